@@ -1,0 +1,112 @@
+"""Writes a set of bundles that share their encoders and VAE (stored once under `shared/`)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .manifest import SD1_SCHEDULER_CONFIG, build_manifest, preprocessor_config
+from .onnx_export import ComponentExport, component_exports, export_onnx, tensor_specs
+from .parity import PARITY_FILE, write_parity
+from .stack import Stack, parameter_count, weights_digest
+
+SHARED_DIR = "shared"
+SHARED_COMPONENTS = ("text_encoder", "image_encoder", "vae_encoder", "vae_decoder")
+DEFAULTS = {"scheduler": "ddpm", "num_inference_steps": 50, "guidance_scale": 7.5, "image_guidance_scale": 1.5}
+
+
+@dataclass
+class BundleSpec:
+    """One bundle: its own UNet and fuser on top of the shared stack."""
+
+    name: str
+    fuser_kind: str
+    unet: nn.Module
+    fuser: nn.Module
+    image_guidance: bool = False
+    defaults: dict[str, Any] = field(default_factory=lambda: dict(DEFAULTS))
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _component_entry(component: ComponentExport, model_path: Path, bundle_dir: Path) -> dict:
+    weights = component.module
+    return {
+        "path": os.path.relpath(model_path, bundle_dir),
+        "sha256": _sha256(model_path),
+        "parameters": parameter_count(weights),
+        "weights_sha256": weights_digest(weights),
+        **tensor_specs(model_path),
+    }
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def write_bundles(
+    out: Path,
+    shared: Stack,
+    bundles: list[BundleSpec],
+    tokenizer_dir: Path,
+    provenance: dict[str, Any],
+    parity_seed: int | None = None,
+) -> list[Path]:
+    """Export `shared`'s encoders and VAE once, then one folder per bundle; returns the bundle folders."""
+    out = out.resolve()
+    shared_dir = out / SHARED_DIR
+    exports = {c.name: c for c in component_exports(shared, include_fuser=False)}
+    shared_paths: dict[str, Path] = {}
+    for name in SHARED_COMPONENTS:
+        path = shared_dir / name / "model.onnx"
+        export_onnx(exports[name], path)
+        if parity_seed is not None:
+            write_parity(exports[name], path.parent / PARITY_FILE, parity_seed)
+        shared_paths[name] = path
+    feature_extractor = shared_dir / "feature_extractor" / "preprocessor_config.json"
+    _write_json(feature_extractor, preprocessor_config(shared.config.image.image_size))
+
+    written = []
+    for index, spec in enumerate(bundles):
+        bundle_dir = out / spec.name
+        cfg = replace(shared.config, fuser=replace(shared.config.fuser, kind=spec.fuser_kind))
+        stack = replace(shared, config=cfg, unet=spec.unet, fuser=spec.fuser)
+        has_fuser = spec.fuser_kind != "baseline"
+        own = {c.name: c for c in component_exports(stack, include_fuser=has_fuser)}
+        components: dict[str, dict] = {}
+        for name in ("text_encoder", "vae_encoder", "vae_decoder") + (("image_encoder",) if has_fuser else ()):
+            components[name] = _component_entry(own[name], shared_paths[name], bundle_dir)
+        for name in ("unet", "fuser") if has_fuser else ("unet",):
+            path = bundle_dir / name / "model.onnx"
+            export_onnx(own[name], path)
+            if parity_seed is not None:
+                write_parity(own[name], path.parent / PARITY_FILE, parity_seed + 1 + index)
+            components[name] = _component_entry(own[name], path, bundle_dir)
+        _write_json(bundle_dir / "scheduler" / "scheduler_config.json", SD1_SCHEDULER_CONFIG)
+        manifest = build_manifest(
+            name=spec.name,
+            fuser_kind=spec.fuser_kind,
+            image_size=cfg.image.image_size,
+            latent_channels=cfg.vae.latent_channels,
+            downscale=cfg.vae.downscale,
+            scaling_factor=cfg.vae.scaling_factor,
+            components=components,
+            tokenizer_path=os.path.relpath(tokenizer_dir.resolve(), bundle_dir),
+            feature_extractor_path=os.path.relpath(feature_extractor.parent, bundle_dir) if has_fuser else None,
+            image_guidance=spec.image_guidance,
+            defaults=spec.defaults,
+            provenance={**provenance, **spec.provenance, "torch_version": torch.__version__.split("+")[0], "stack": cfg.to_dict()},
+        )
+        _write_json(bundle_dir / "stepframe.json", manifest)
+        written.append(bundle_dir)
+    return written

@@ -1,0 +1,113 @@
+"""Sizes of the miniature stack. One frozen dataclass per model, grouped in `StackConfig`.
+
+The shapes mirror SD 1.x + CLIP ViT-L/14 (77 text tokens, CLS + patch tokens, a KL autoencoder,
+a cross-attention UNet); only the widths and depths are scaled down.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+CLIP_VOCAB_SIZE = 49408
+CLIP_BOS_ID = 49406
+CLIP_EOS_ID = 49407
+TEXT_MAX_LENGTH = 77
+
+
+@dataclass(frozen=True)
+class TextEncoderConfig:
+    """CLIP-style causal text transformer. `embedding_rows` is the size of the (compact) token table."""
+
+    embedding_rows: int = 512
+    max_length: int = TEXT_MAX_LENGTH
+    width: int = 64
+    layers: int = 2
+    heads: int = 4
+
+
+@dataclass(frozen=True)
+class ImageEncoderConfig:
+    """CLIP-style ViT: patch embedding, a CLS token, pre/post layer norms."""
+
+    image_size: int = 64
+    patch_size: int = 8
+    width: int = 64
+    layers: int = 2
+    heads: int = 4
+
+    @property
+    def tokens(self) -> int:
+        return (self.image_size // self.patch_size) ** 2 + 1
+
+
+@dataclass(frozen=True)
+class VaeConfig:
+    """KL autoencoder; each entry of `channels` after the first adds a 2x downsampling."""
+
+    image_channels: int = 3
+    latent_channels: int = 4
+    channels: tuple[int, ...] = (32, 64, 64)
+    groups: int = 8
+    scaling_factor: float = 0.18215
+
+    @property
+    def downscale(self) -> int:
+        return 2 ** (len(self.channels) - 1)
+
+
+@dataclass(frozen=True)
+class UnetConfig:
+    """Cross-attention UNet; one ResNet block and one transformer block per level."""
+
+    latent_channels: int = 4
+    channels: tuple[int, ...] = (64, 96)
+    cross_attention_dim: int = 64
+    heads: int = 4
+    groups: int = 8
+
+
+@dataclass(frozen=True)
+class FuserConfig:
+    """The fuser maps (text, image) encodings to the UNet's [B, 77, cross_attention_dim] conditioning."""
+
+    kind: str = "concatenation"
+    hidden: int = 128
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+    image: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
+    vae: VaeConfig = field(default_factory=VaeConfig)
+    unet: UnetConfig = field(default_factory=UnetConfig)
+    fuser: FuserConfig = field(default_factory=FuserConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(raw: dict) -> "StackConfig":
+        def tuples(d: dict) -> dict:
+            return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+        return StackConfig(
+            text=TextEncoderConfig(**raw["text"]),
+            image=ImageEncoderConfig(**raw["image"]),
+            vae=VaeConfig(**tuples(raw["vae"])),
+            unet=UnetConfig(**tuples(raw["unet"])),
+            fuser=FuserConfig(**raw["fuser"]),
+        )
+
+
+def tiny_stack(fuser_kind: str) -> StackConfig:
+    """The smallest stack that still exercises every code path; used for committed test fixtures."""
+    return StackConfig(
+        text=TextEncoderConfig(embedding_rows=256, width=32, layers=1, heads=2),
+        image=ImageEncoderConfig(patch_size=16, width=32, layers=1, heads=2),
+        vae=VaeConfig(channels=(16, 16, 16), groups=4),
+        unet=UnetConfig(channels=(16, 32), cross_attention_dim=32, heads=2, groups=4),
+        fuser=FuserConfig(kind=fuser_kind, hidden=32),
+    )
+
+
+def default_stack(fuser_kind: str) -> StackConfig:
+    return StackConfig(fuser=FuserConfig(kind=fuser_kind))

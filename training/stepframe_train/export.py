@@ -1,0 +1,116 @@
+"""Write a complete set of bundles, from a training checkpoint or from seeded random weights.
+
+    /usr/bin/python3 -m stepframe_train.export --random --seed 7 --preset tiny --out ../test/fixtures/bundles --parity
+    /usr/bin/python3 -m stepframe_train.export --checkpoint runs/stack.pt --out ../models
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .bundle import BundleSpec, write_bundles
+from .clip_tokenizer import ClipTokenizer
+from .config import StackConfig, default_stack, tiny_stack
+from .models.fusers import FUSER_KINDS
+from .models.text_encoder import compact_token_map
+from .stack import Stack, build_fuser_for, build_stack
+from .models.unet import UNet
+from .vocabulary import world_words
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_TOKENIZER = REPO / "models" / "shared" / "tokenizer"
+
+
+def world_token_map(tokenizer_dir: Path, rows: int) -> torch.Tensor:
+    tokenizer = ClipTokenizer.load(tokenizer_dir)
+    ids = [i for word in world_words() for i in tokenizer.encode(word)[1:-1]]
+    return compact_token_map(ids, rows)
+
+
+def random_bundles(seed: int, preset: str, kinds: tuple[str, ...], tokenizer_dir: Path) -> tuple[Stack, list[BundleSpec]]:
+    """Seeded random weights: shared models from `seed`, each bundle's UNet and fuser from its own derived seed."""
+    make = {"tiny": tiny_stack, "default": default_stack}[preset]
+    base = make("baseline")
+    torch.manual_seed(seed)
+    shared = build_stack(base, world_token_map(tokenizer_dir, base.text.embedding_rows))
+    specs = []
+    for kind in kinds:
+        torch.manual_seed(seed * 1000 + FUSER_KINDS.index(kind))
+        cfg = make(kind)
+        specs.append(
+            BundleSpec(
+                name=kind,
+                fuser_kind=kind,
+                unet=UNet(cfg.unet),
+                fuser=build_fuser_for(cfg),
+                image_guidance=kind != "baseline",
+                provenance={"weights": "random", "seed": seed, "preset": preset},
+            )
+        )
+    return shared, specs
+
+
+def checkpoint_bundles(path: Path) -> tuple[Stack, list[BundleSpec]]:
+    """A checkpoint written by training: the shared stack's weights plus one UNet and fuser per fuser kind."""
+    ckpt = torch.load(path, map_location="cpu")
+    base = StackConfig.from_dict(ckpt["config"])
+    shared = build_stack(base, ckpt["token_map"])
+    shared.text_encoder.load_state_dict(ckpt["text_encoder"])
+    shared.image_encoder.load_state_dict(ckpt["image_encoder"])
+    shared.vae.load_state_dict(ckpt["vae"])
+    specs = []
+    for name, entry in ckpt["bundles"].items():
+        cfg = StackConfig.from_dict({**ckpt["config"], "fuser": entry["fuser_config"]})
+        unet, fuser = UNet(cfg.unet), build_fuser_for(cfg)
+        unet.load_state_dict(entry["unet"])
+        fuser.load_state_dict(entry["fuser"])
+        specs.append(
+            BundleSpec(
+                name=name,
+                fuser_kind=cfg.fuser.kind,
+                unet=unet,
+                fuser=fuser,
+                image_guidance=entry["image_guidance"],
+                defaults=entry["defaults"],
+                provenance={"weights": "trained", **entry.get("provenance", {})},
+            )
+        )
+    return shared, specs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path, help="training checkpoint to export")
+    source.add_argument("--random", action="store_true", help="seeded random weights (test bundles)")
+    parser.add_argument("--seed", type=int, default=7, help="seed for --random")
+    parser.add_argument("--preset", choices=("tiny", "default"), default="tiny", help="model sizes for --random")
+    parser.add_argument("--fusers", default=",".join(FUSER_KINDS), help="comma-separated fuser kinds for --random")
+    parser.add_argument("--out", type=Path, required=True, help="folder that receives shared/ and one folder per bundle")
+    parser.add_argument("--tokenizer", type=Path, default=DEFAULT_TOKENIZER, help="folder with CLIP's vocab.json and merges.txt")
+    parser.add_argument("--parity", action="store_true", help="also write PyTorch parity fixtures next to each model")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    if args.random:
+        kinds = tuple(k.strip() for k in args.fusers.split(",") if k.strip())
+        unknown = [k for k in kinds if k not in FUSER_KINDS]
+        if unknown:
+            parser.error(f"--fusers: unknown kind(s) {', '.join(unknown)}; expected {', '.join(FUSER_KINDS)}")
+        shared, specs = random_bundles(args.seed, args.preset, kinds, args.tokenizer)
+        provenance = {"created_by": "stepframe_train.export"}
+    else:
+        shared, specs = checkpoint_bundles(args.checkpoint)
+        provenance = {"created_by": "stepframe_train.export", "checkpoint": args.checkpoint.name}
+    written = write_bundles(args.out, shared, specs, args.tokenizer, provenance, parity_seed=args.seed if args.parity else None)
+    print(f"wrote {len(written)} bundles to {args.out} in {time.perf_counter() - started:.1f}s: {', '.join(p.name for p in written)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

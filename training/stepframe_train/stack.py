@@ -1,0 +1,63 @@
+"""Builds the whole miniature stack from a `StackConfig`."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .config import TEXT_MAX_LENGTH, StackConfig
+from .models.fusers import Fuser, build_fuser
+from .models.image_encoder import ImageEncoder
+from .models.text_encoder import TextEncoder
+from .models.unet import UNet
+from .models.vae import AutoencoderKL
+
+
+@dataclass
+class Stack:
+    config: StackConfig
+    text_encoder: TextEncoder
+    image_encoder: ImageEncoder
+    vae: AutoencoderKL
+    unet: UNet
+    fuser: Fuser
+
+
+def build_fuser_for(cfg: StackConfig) -> Fuser:
+    return build_fuser(
+        cfg.fuser.kind,
+        text_dim=cfg.text.width,
+        text_tokens=TEXT_MAX_LENGTH,
+        image_dim=cfg.image.width,
+        image_tokens=cfg.image.tokens,
+        out_dim=cfg.unet.cross_attention_dim,
+        hidden=cfg.fuser.hidden,
+    )
+
+
+def build_stack(cfg: StackConfig, token_map: torch.Tensor | None = None) -> Stack:
+    """Creation order is fixed, so a seed set before this call fixes every weight."""
+    return Stack(
+        config=cfg,
+        text_encoder=TextEncoder(cfg.text, token_map),
+        image_encoder=ImageEncoder(cfg.image),
+        vae=AutoencoderKL(cfg.vae),
+        unet=UNet(cfg.unet),
+        fuser=build_fuser_for(cfg),
+    )
+
+
+def weights_digest(module: nn.Module) -> str:
+    """sha256 over the state dict (names, shapes and float32 values), independent of ONNX serialisation."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
