@@ -1,0 +1,75 @@
+import { InvalidArgumentError } from '../errors.js';
+import type { SeededRandom } from '../random.js';
+import type { PredictionType } from './schedulerConfig.js';
+
+export type SchedulerName = 'ddpm' | 'ddim' | 'euler' | 'euler_ancestral' | 'dpmpp_2m';
+
+export interface SchedulerStepResult {
+  prevSample: Float32Array;
+  predOriginalSample?: Float32Array;
+}
+
+/** Per-sequence state of one sampling loop; tables stay in the shared scheduler. */
+export interface SchedulerRun {
+  readonly timesteps: readonly number[];
+  readonly initNoiseSigma: number;
+  scaleModelInput(sample: Float32Array, t: number): Float32Array;
+  /** `noise` is the standard normal draw a stochastic step would otherwise take from the run's generator. */
+  step(modelOutput: Float32Array, t: number, sample: Float32Array, noise?: Float32Array): SchedulerStepResult;
+}
+
+export interface Scheduler {
+  readonly name: SchedulerName;
+  setTimesteps(numInferenceSteps: number, random?: SeededRandom): SchedulerRun;
+}
+
+/** Tracks which step of `timesteps` comes next, and insists the caller follows the order. */
+export class StepCursor {
+  private index = 0;
+
+  constructor(private readonly timesteps: readonly number[]) {}
+
+  advance(t: number): number {
+    const i = this.index;
+    if (i >= this.timesteps.length || this.timesteps[i] !== t) {
+      throw new InvalidArgumentError('timestep', `expected ${this.timesteps[i] ?? 'no further step'}, got ${t}`);
+    }
+    this.index++;
+    return i;
+  }
+}
+
+export function drawNoise(size: number, noise: Float32Array | undefined, random: SeededRandom | undefined): Float32Array {
+  if (noise) {
+    if (noise.length !== size) throw new InvalidArgumentError('noise', `has ${noise.length} values, the sample has ${size}`);
+    return noise;
+  }
+  if (!random) throw new InvalidArgumentError('noise', 'a stochastic step needs noise or a seeded generator');
+  return random.normals(size);
+}
+
+/**
+ * x̂₀ and ε̂ from the model output at ᾱ_t, for ε-prediction (SD 1.x) and v-prediction (SD 2.x):
+ * ε: x̂₀ = (x_t − √(1−ᾱ) ε̂) / √ᾱ;   v: x̂₀ = √ᾱ x_t − √(1−ᾱ) v̂, ε̂ = √ᾱ v̂ + √(1−ᾱ) x_t.
+ */
+export function predictOriginalAndNoise(
+  prediction: PredictionType,
+  modelOutput: Float32Array,
+  sample: Float32Array,
+  alphaProd: number,
+): { x0: Float64Array; eps: Float64Array } {
+  const a = Math.sqrt(alphaProd);
+  const b = Math.sqrt(1 - alphaProd);
+  const x0 = new Float64Array(sample.length);
+  const eps = new Float64Array(sample.length);
+  for (let i = 0; i < sample.length; i++) {
+    if (prediction === 'epsilon') {
+      eps[i] = modelOutput[i];
+      x0[i] = (sample[i] - b * modelOutput[i]) / a;
+    } else {
+      x0[i] = a * sample[i] - b * modelOutput[i];
+      eps[i] = a * modelOutput[i] + b * sample[i];
+    }
+  }
+  return { x0, eps };
+}
