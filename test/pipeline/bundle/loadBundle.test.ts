@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+
+import { BundleLoader, findBundleDirs } from '../../../src/pipeline/bundle/loadBundle.js';
+import { SessionPool } from '../../../src/pipeline/bundle/sessionPool.js';
+import { BundleError } from '../../../src/pipeline/errors.js';
+import { TEST_SESSION_SETTINGS } from '../../helpers/engineSettings.js';
+import { FIXTURE_BUNDLES, REPO_ROOT } from '../../helpers/paths.js';
+
+/** A scratch copy of the fixture set (bundles reference ../shared and the repo's tokenizer by relative path). */
+function scratchCopy(t: { after: (fn: () => void) => void }): string {
+  const root = mkdtempSync(join(tmpdir(), 'stepframe-bundles-'));
+  const dir = join(root, 'test', 'fixtures', 'bundles');
+  cpSync(FIXTURE_BUNDLES, dir, { recursive: true });
+  cpSync(join(REPO_ROOT, 'models', 'shared', 'tokenizer'), join(root, 'models', 'shared', 'tokenizer'), { recursive: true });
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Renames a tensor inside a serialized ONNX file; same-length names keep the protobuf valid. */
+function renameTensor(file: string, from: string, to: string): void {
+  assert.equal(from.length, to.length);
+  const bytes = readFileSync(file);
+  writeFileSync(file, Buffer.from(bytes.toString('latin1').split(from).join(to), 'latin1'));
+}
+
+describe('bundle loading', () => {
+  const pool = new SessionPool(TEST_SESSION_SETTINGS);
+  after(() => pool.dispose());
+
+  test('finds all six fixture bundles and loads each', async () => {
+    const loader = new BundleLoader(pool);
+    const dirs = await findBundleDirs(FIXTURE_BUNDLES);
+    assert.deepEqual(dirs.map((d) => d.split('/').pop()), ['attend_to_image', 'attend_to_text', 'baseline', 'concatenation', 'image_pooling', 'text_pooling']);
+    for (const dir of dirs) {
+      const bundle = await loader.load(dir);
+      assert.equal(bundle.manifest.name, dir.split('/').pop());
+      assert.equal(bundle.fuser === null, bundle.manifest.fuserKind === 'baseline');
+    }
+  });
+
+  test('shared components are loaded once across bundles', async (t) => {
+    const localPool = new SessionPool(TEST_SESSION_SETTINGS);
+    t.after(() => localPool.dispose());
+    const loader = new BundleLoader(localPool);
+    const a = await loader.load(join(FIXTURE_BUNDLES, 'concatenation'));
+    const b = await loader.load(join(FIXTURE_BUNDLES, 'attend_to_text'));
+    assert.equal(a.textEncoder, b.textEncoder);
+    assert.equal(a.vaeDecoder, b.vaeDecoder);
+    assert.equal(a.tokenizer, b.tokenizer);
+    assert.notEqual(a.unet, b.unet);
+    // text encoder, image encoder and VAE decoder once, plus each bundle's UNet and fuser
+    assert.equal(localPool.size, 7);
+  });
+
+  test('a UNet with a wrong tensor name fails to load, naming the file and the tensor', async (t) => {
+    const dir = scratchCopy(t);
+    renameTensor(join(dir, 'concatenation', 'unet', 'model.onnx'), 'timestep', 'timestap');
+    await assert.rejects(new BundleLoader(new SessionPool(TEST_SESSION_SETTINGS)).load(join(dir, 'concatenation')), (error: unknown) => {
+      assert.ok(error instanceof BundleError);
+      assert.match(error.message, /concatenation\/unet\/model\.onnx: missing input 'timestep'/);
+      return true;
+    });
+  });
+
+  test('a manifest with a bad field fails to load, naming the field', async (t) => {
+    const dir = scratchCopy(t);
+    const file = join(dir, 'image_pooling', 'stepframe.json');
+    const manifest = JSON.parse(readFileSync(file, 'utf8'));
+    manifest.latent.scaling_factor = 'big';
+    writeFileSync(file, JSON.stringify(manifest));
+    await assert.rejects(new BundleLoader(pool).load(join(dir, 'image_pooling')), /stepframe\.json: latent\.scaling_factor must be a positive number, got "big"/);
+  });
+
+  test('a plain Optimum-layout folder (no stepframe.json) loads as the baseline', async (t) => {
+    const dir = scratchCopy(t);
+    const optimum = join(dir, 'optimum_sd');
+    for (const component of ['text_encoder', 'vae_decoder']) cpSync(join(dir, 'shared', component, 'model.onnx'), join(optimum, component, 'model.onnx'));
+    cpSync(join(dir, 'baseline', 'unet'), join(optimum, 'unet'), { recursive: true });
+    cpSync(join(dir, 'baseline', 'scheduler'), join(optimum, 'scheduler'), { recursive: true });
+    cpSync(join(REPO_ROOT, 'models', 'shared', 'tokenizer'), join(optimum, 'tokenizer'), { recursive: true });
+    writeFileSync(join(optimum, 'unet', 'config.json'), JSON.stringify({ sample_size: 16 }));
+    writeFileSync(join(optimum, 'vae_decoder', 'config.json'), JSON.stringify({ scaling_factor: 0.18215 }));
+    const bundle = await new BundleLoader(pool).load(optimum);
+    assert.equal(bundle.manifest.synthesized, true);
+    assert.equal(bundle.manifest.fuserKind, 'baseline');
+    // SD's VAE downsamples 8x: a 16x16 latent UNet means 128x128 images.
+    assert.equal(bundle.manifest.height, 128);
+    assert.equal(bundle.fuser, null);
+  });
+});
