@@ -9,7 +9,7 @@ export const FUSER_INPUTS = ['text_hidden_states', 'text_pooled', 'image_hidden_
 /** What the engine feeds and reads, per component: Optimum's SD 1.x names plus the fuser's. */
 export const CONTRACTS: Record<ComponentName, ModelContract> = {
   text_encoder: {
-    inputs: [{ name: 'input_ids', dtypes: ['int64', 'int32'], ranks: [2] }],
+    inputs: [{ name: 'input_ids', dtypes: ['int64'], ranks: [2] }],
     outputs: [
       { name: 'last_hidden_state', dtypes: f32, ranks: [3] },
       { name: 'pooler_output', dtypes: f32, ranks: [2], optional: true },

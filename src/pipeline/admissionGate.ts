@@ -1,0 +1,66 @@
+import { CancelledError, OverloadedError } from './errors.js';
+
+export interface AdmissionLimits {
+  /** Sequences generating at once (their denoising steps share UNet batches). */
+  maxActiveSequences: number;
+  /** Sequences waiting for a slot; beyond this new work is refused. */
+  maxQueuedSequences: number;
+}
+
+/** Limits concurrent sequences; waiting ones are admitted oldest first, and refused past the queue limit. */
+export class AdmissionGate {
+  private active = 0;
+  private readonly waiting: { admit: () => void; signal?: AbortSignal }[] = [];
+
+  constructor(private readonly limits: AdmissionLimits) {}
+
+  get activeCount(): number {
+    return this.active;
+  }
+
+  get queuedCount(): number {
+    return this.waiting.length;
+  }
+
+  /** Resolves with a release function once admitted; throws OverloadedError at once when full. */
+  async acquire(signal?: AbortSignal): Promise<() => void> {
+    if (signal?.aborted) throw new CancelledError();
+    if (this.active < this.limits.maxActiveSequences && this.waiting.length === 0) {
+      this.active++;
+      return this.releaser();
+    }
+    if (this.waiting.length >= this.limits.maxQueuedSequences) {
+      throw new OverloadedError(
+        `${this.active} sequences are generating and ${this.waiting.length} are queued (limits ${this.limits.maxActiveSequences} and ${this.limits.maxQueuedSequences}); retry later`,
+      );
+    }
+    await new Promise<void>((resolve, reject) => {
+      const entry = {
+        signal,
+        admit: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+      };
+      const onAbort = () => {
+        const index = this.waiting.indexOf(entry);
+        if (index >= 0) this.waiting.splice(index, 1);
+        reject(new CancelledError());
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(entry);
+    });
+    return this.releaser();
+  }
+
+  private releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next.admit(); // the slot passes straight to the oldest waiter
+      else this.active--;
+    };
+  }
+}

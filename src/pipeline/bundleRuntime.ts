@@ -1,0 +1,87 @@
+import { type BatchLimits, type BatchObserver, BatchedModel } from './batching/batchedModel.js';
+import type { LoadedBundle } from './bundle/loadBundle.js';
+import type { OnnxModel } from './bundle/onnxModel.js';
+import { type Scheduler, createScheduler } from './schedulers/index.js';
+import type { Tensor } from './tensor.js';
+
+/** Image embeddings: the image encoder's outputs, or zeros for "no previous image". */
+export interface ImageEmbedding {
+  hidden: Tensor;
+  pooled: Tensor;
+}
+
+/**
+ * A loaded bundle plus one batching loop per model. Models shared between bundles share their
+ * loop too (the batcher map is keyed by session), so their calls batch across bundles.
+ */
+export class BundleRuntime {
+  readonly textEncoder: BatchedModel;
+  readonly unet: BatchedModel;
+  readonly vaeDecoder: BatchedModel;
+  readonly imageEncoder: BatchedModel | null;
+  readonly fuser: BatchedModel | null;
+  /** The UNet takes one scalar timestep per call, so only rows at the same timestep can share it. */
+  readonly scalarTimestep: boolean;
+  readonly timestepType: 'int64' | 'float32';
+  private readonly schedulers = new Map<string, Scheduler>();
+  private zeroImage: ImageEmbedding | null = null;
+
+  constructor(
+    readonly bundle: LoadedBundle,
+    batchers: Map<OnnxModel, BatchedModel>,
+    limits: BatchLimits,
+    observer: BatchObserver,
+  ) {
+    this.scalarTimestep = bundle.unet.inputRank('timestep') === 0;
+    this.timestepType = bundle.unet.inputDtype('timestep') === 'float32' ? 'float32' : 'int64';
+    const batcher = (model: OnnxModel, outputs: string[], scalar: string[] = []) => {
+      let b = batchers.get(model);
+      if (!b) {
+        b = new BatchedModel(model, outputs, limits, observer, new Set(scalar));
+        batchers.set(model, b);
+      }
+      return b;
+    };
+    this.textEncoder = batcher(bundle.textEncoder, ['last_hidden_state', 'pooler_output']);
+    this.unet = batcher(bundle.unet, ['out_sample'], this.scalarTimestep ? ['timestep'] : []);
+    this.vaeDecoder = batcher(bundle.vaeDecoder, ['sample']);
+    this.imageEncoder = bundle.imageEncoder ? batcher(bundle.imageEncoder, ['last_hidden_state', 'pooler_output']) : null;
+    this.fuser = bundle.fuser ? batcher(bundle.fuser, ['encoder_hidden_states']) : null;
+  }
+
+  get name(): string {
+    return this.bundle.manifest.name;
+  }
+
+  /** Schedulers (and their noise tables) are built once per bundle, name and η. */
+  scheduler(name: string, eta: number): Scheduler {
+    const key = `${name}:${eta}`;
+    let scheduler = this.schedulers.get(key);
+    if (!scheduler) {
+      scheduler = createScheduler(name, this.bundle.schedulerConfig, { eta });
+      this.schedulers.set(key, scheduler);
+    }
+    return scheduler;
+  }
+
+  /** The declared "no previous image" input: zero embeddings shaped like the image encoder's outputs. */
+  async noImage(): Promise<ImageEmbedding> {
+    if (!this.zeroImage && this.imageEncoder && this.bundle.imagePreprocess) {
+      const { cropHeight, cropWidth } = this.bundle.imagePreprocess;
+      // One probe call at load tells the token count and width, whatever the export declares.
+      const out = await this.imageEncoder.run({
+        feeds: { pixel_values: { type: 'float32', data: new Float32Array(3 * cropHeight * cropWidth), dims: [1, 3, cropHeight, cropWidth] } },
+        rows: 1,
+      });
+      const zeros = (t: Tensor): Tensor => ({ data: new Float32Array(t.data.length), dims: t.dims });
+      this.zeroImage = { hidden: zeros(out.last_hidden_state), pooled: zeros(out.pooler_output) };
+    }
+    if (!this.zeroImage) throw new Error(`bundle ${this.name} has no image encoder`);
+    return this.zeroImage;
+  }
+
+  latentDims(): number[] {
+    const m = this.bundle.manifest;
+    return [1, m.latentChannels, m.height / m.latentDownscale, m.width / m.latentDownscale];
+  }
+}

@@ -1,0 +1,131 @@
+import type { BatchLimits, BatchObserver, BatchedModel } from './batching/batchedModel.js';
+import { BundleLoader, findBundleDirs } from './bundle/loadBundle.js';
+import type { BundleDefaults } from './bundle/manifest.js';
+import type { OnnxModel, SessionSettings } from './bundle/onnxModel.js';
+import { SessionPool } from './bundle/sessionPool.js';
+import { AdmissionGate, type AdmissionLimits } from './admissionGate.js';
+import { BundleRuntime } from './bundleRuntime.js';
+import { BundleError, InvalidArgumentError } from './errors.js';
+import { SCHEDULER_NAMES } from './schedulers/index.js';
+import { runSequence } from './sequenceLoop.js';
+import type { SequenceHooks, SequenceRequest, StepImage } from './sequenceRequest.js';
+
+export interface EngineOptions {
+  /** Folder whose subfolders are bundles (stepframe.json or an Optimum SD export). */
+  modelsDir: string;
+  /** Used when a request names no model; defaults to the first bundle found. */
+  defaultModel?: string;
+  session: SessionSettings;
+  batch: BatchLimits;
+  admission: AdmissionLimits;
+  observer?: BatchObserver;
+}
+
+/** What ListModels reports for one bundle. */
+export interface ModelInfo {
+  name: string;
+  fuserKind: string;
+  width: number;
+  height: number;
+  imageGuidance: boolean;
+  defaults: BundleDefaults;
+  schedulers: readonly string[];
+  provider: string;
+  isDefault: boolean;
+}
+
+export interface EngineStats {
+  activeSequences: number;
+  queuedSequences: number;
+  /** UNet rows waiting for a batch, over all bundles. */
+  queuedUnetRows: number;
+}
+
+/** Every loaded bundle, their batching loops, and admission control: the one object the server talks to. */
+export class Engine {
+  private constructor(
+    private readonly runtimes: ReadonlyMap<string, BundleRuntime>,
+    readonly defaultModel: string,
+    private readonly gate: AdmissionGate,
+    private readonly pool: SessionPool,
+  ) {}
+
+  static async create(options: EngineOptions): Promise<Engine> {
+    const dirs = await findBundleDirs(options.modelsDir);
+    if (dirs.length === 0) throw new BundleError(`no bundles found in ${options.modelsDir} (expected folders with stepframe.json or unet/model.onnx)`);
+    const pool = new SessionPool(options.session);
+    const loader = new BundleLoader(pool);
+    const batchers = new Map<OnnxModel, BatchedModel>();
+    const runtimes = new Map<string, BundleRuntime>();
+    try {
+      for (const dir of dirs) {
+        const bundle = await loader.load(dir);
+        if (runtimes.has(bundle.manifest.name)) throw new BundleError(`two bundles are named ${bundle.manifest.name} (in ${dir})`);
+        const runtime = new BundleRuntime(bundle, batchers, options.batch, options.observer ?? (() => undefined));
+        if (runtime.imageEncoder) await runtime.noImage();
+        runtimes.set(bundle.manifest.name, runtime);
+      }
+    } catch (error) {
+      await pool.dispose();
+      throw error;
+    }
+    const defaultModel = options.defaultModel ?? [...runtimes.keys()][0];
+    if (!runtimes.has(defaultModel)) {
+      await pool.dispose();
+      throw new BundleError(`default model ${defaultModel} is not among the loaded bundles (${[...runtimes.keys()].join(', ')})`);
+    }
+    return new Engine(runtimes, defaultModel, new AdmissionGate(options.admission), pool);
+  }
+
+  models(): ModelInfo[] {
+    return [...this.runtimes.values()].map((r) => {
+      const m = r.bundle.manifest;
+      return {
+        name: m.name,
+        fuserKind: m.fuserKind,
+        width: m.width,
+        height: m.height,
+        imageGuidance: m.imageGuidance,
+        defaults: m.defaults,
+        schedulers: SCHEDULER_NAMES,
+        provider: r.bundle.unet.provider,
+        isDefault: m.name === this.defaultModel,
+      };
+    });
+  }
+
+  /** The bundle a request names ('' means the default), or an INVALID_ARGUMENT naming the choices. */
+  model(name: string): ModelInfo {
+    const resolved = name || this.defaultModel;
+    const info = this.models().find((m) => m.name === resolved);
+    if (!info) throw new InvalidArgumentError('model', `unknown model ${JSON.stringify(name)}; available: ${[...this.runtimes.keys()].join(', ')}`);
+    return info;
+  }
+
+  stats(): EngineStats {
+    const unets = new Set([...this.runtimes.values()].map((r) => r.unet));
+    return {
+      activeSequences: this.gate.activeCount,
+      queuedSequences: this.gate.queuedCount,
+      queuedUnetRows: [...unets].reduce((sum, u) => sum + u.queuedRows, 0),
+    };
+  }
+
+  /**
+   * Generates one image per step, in order. Admission happens before the first image: this throws
+   * OverloadedError when the queue is full, and waits (cancellably) for a slot otherwise.
+   */
+  async *generate(request: SequenceRequest, hooks: SequenceHooks = {}): AsyncGenerator<StepImage> {
+    const runtime = this.runtimes.get(this.model(request.model).name)!;
+    const release = await this.gate.acquire(hooks.signal);
+    try {
+      yield* runSequence(runtime, request, hooks);
+    } finally {
+      release();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.pool.dispose();
+  }
+}

@@ -1,0 +1,213 @@
+import type { Feed, Feeds } from './batching/feeds.js';
+import { type ImageEmbedding, BundleRuntime } from './bundleRuntime.js';
+import { clipPixelValues } from './clipImagePreprocess.js';
+import { throwIfAborted } from './errors.js';
+import { type GuidanceMode, combineGuidance, guidanceRows } from './guidance.js';
+import { SeededRandom } from './random.js';
+import { MIME_TYPES, type RgbImage, encodeImage, vaeOutputToRgb } from './rgbImage.js';
+import type { SchedulerRun } from './schedulers/index.js';
+import { type SequenceHooks, type SequenceRequest, type StageTimings, type StepImage, imageSeed } from './sequenceRequest.js';
+import { type Tensor, concatBatch, repeatBatch } from './tensor.js';
+
+interface TextEmbedding {
+  hidden: Tensor;
+  pooled: Tensor;
+}
+
+/** Which guidance rows a request gets from this bundle. */
+export function guidanceMode(runtime: BundleRuntime, request: SequenceRequest): GuidanceMode {
+  if (request.guidanceScale <= 1) return 'none';
+  const m = runtime.bundle.manifest;
+  return m.imageGuidance && m.fuserKind !== 'baseline' && request.imageGuidanceScale !== null ? 'text_and_image' : 'text';
+}
+
+/**
+ * The paper's loop, one image per step: encode the step text, encode the previous image, fuse,
+ * denoise from seeded noise, decode, and feed the decoded frame back into the next step.
+ */
+export async function* runSequence(runtime: BundleRuntime, request: SequenceRequest, hooks: SequenceHooks = {}): AsyncGenerator<StepImage> {
+  const { signal } = hooks;
+  const mode = guidanceMode(runtime, request);
+  const scheduler = runtime.scheduler(request.scheduler, request.eta);
+  const imageConditioned = runtime.fuser !== null;
+  const unconditionalText = mode === 'none' ? null : await encodeStepText(runtime, request.negativePrompt, hooks);
+  let previous: RgbImage | null = request.initImage;
+
+  for (let stepIndex = 0; stepIndex < request.steps.length; stepIndex++) {
+    throwIfAborted(signal);
+    const timings: StageTimings = { textEncodeMs: 0, imageEncodeMs: 0, fuseMs: 0, denoiseMs: 0, decodeMs: 0, encodeMs: 0, totalMs: 0 };
+    const started = performance.now();
+    const timed = async <T>(stage: keyof StageTimings, work: () => Promise<T>): Promise<T> => {
+      const t0 = performance.now();
+      try {
+        return await work();
+      } finally {
+        timings[stage] += performance.now() - t0;
+      }
+    };
+
+    // 1. Encode the step's text.
+    const text = await timed('textEncodeMs', () => encodeStepText(runtime, request.steps[stepIndex], hooks));
+    // 2. Encode the previous image (the first step gets the init image or the bundle's "no previous image").
+    const image = imageConditioned ? await timed('imageEncodeMs', () => encodePreviousImage(runtime, previous, hooks)) : null;
+    // 3. Fuse text and image into the UNet's conditioning, one row per guidance branch.
+    const conditioning = await timed('fuseMs', () => fuseConditioning(runtime, mode, text, unconditionalText, image, hooks));
+    // 4. Seeded initial latents.
+    const seed = imageSeed(request.seed, stepIndex);
+    const random = new SeededRandom(seed);
+    const run = scheduler.setTimesteps(request.numInferenceSteps, random);
+    const latents = prepareLatents(runtime, run, random);
+    // 5. Denoise with classifier-free guidance.
+    const denoised = await timed('denoiseMs', () => denoise(runtime, request, mode, run, latents, conditioning, stepIndex, hooks));
+    // 6. Decode to pixels.
+    const rgb = await timed('decodeMs', () => decodeLatents(runtime, denoised, hooks));
+    const bytes = await timed('encodeMs', () => encodeImage(rgb, request.format, request.quality));
+    timings.totalMs = performance.now() - started;
+    // 7. Feed the decoded frame back as the next step's image conditioning.
+    previous = rgb;
+    yield {
+      stepIndex,
+      text: request.steps[stepIndex],
+      bytes,
+      mimeType: MIME_TYPES[request.format],
+      width: rgb.width,
+      height: rgb.height,
+      seed,
+      timings,
+      rgb,
+    };
+  }
+}
+
+async function encodeStepText(runtime: BundleRuntime, text: string, hooks: SequenceHooks): Promise<TextEmbedding> {
+  const ids = runtime.bundle.tokenizer.encodePadded(text);
+  const feed: Feed = { type: 'int64', data: BigInt64Array.from(ids, BigInt), dims: [1, ids.length] };
+  const out = await runtime.textEncoder.run({ feeds: { input_ids: feed }, rows: 1, signal: hooks.signal, trace: hooks.trace });
+  const hidden = out.last_hidden_state;
+  // Optimum text encoders without pooler_output: pool at EOS (the first id that is the EOS id), as CLIP does.
+  const pooled = out.pooler_output ?? poolAt(hidden, ids.indexOf(runtime.bundle.tokenizer.eosId));
+  return { hidden, pooled };
+}
+
+function poolAt(hidden: Tensor, position: number): Tensor {
+  const width = hidden.dims[2];
+  return { data: hidden.data.slice(position * width, (position + 1) * width), dims: [1, width] };
+}
+
+async function encodePreviousImage(runtime: BundleRuntime, previous: RgbImage | null, hooks: SequenceHooks): Promise<ImageEmbedding> {
+  if (!previous) return runtime.noImage();
+  const pixels = await clipPixelValues(previous, runtime.bundle.imagePreprocess!);
+  const out = await runtime.imageEncoder!.run({
+    feeds: { pixel_values: { type: 'float32', data: pixels.data, dims: pixels.dims } },
+    rows: 1,
+    signal: hooks.signal,
+    trace: hooks.trace,
+  });
+  return { hidden: out.last_hidden_state, pooled: out.pooler_output };
+}
+
+/**
+ * Rows: [text ⊕ image] without guidance; [text ⊕ image, ∅ ⊕ ∅] with one scale; and
+ * [text ⊕ image, ∅ ⊕ image, ∅ ⊕ ∅] with separate text and image scales. ∅ text is the
+ * negative (by default empty) prompt; ∅ image is the bundle's zero embedding.
+ */
+async function fuseConditioning(
+  runtime: BundleRuntime,
+  mode: GuidanceMode,
+  text: TextEmbedding,
+  unconditionalText: TextEmbedding | null,
+  image: ImageEmbedding | null,
+  hooks: SequenceHooks,
+): Promise<Tensor> {
+  const texts = [text];
+  if (mode !== 'none') texts.push(unconditionalText!);
+  if (mode === 'text_and_image') texts.push(unconditionalText!);
+  if (!runtime.fuser || !image) return concatBatch(texts.map((t) => t.hidden));
+
+  const zero = await runtime.noImage();
+  const images = mode === 'none' ? [image] : mode === 'text' ? [image, zero] : [image, image, zero];
+  const all: Record<string, Tensor> = {
+    text_hidden_states: concatBatch(texts.map((t) => t.hidden)),
+    text_pooled: concatBatch(texts.map((t) => t.pooled)),
+    image_hidden_states: concatBatch(images.map((i) => i.hidden)),
+    image_pooled: concatBatch(images.map((i) => i.pooled)),
+  };
+  const feeds: Feeds = {};
+  for (const [name, t] of Object.entries(all)) {
+    // Exporters drop fuser inputs the model ignores; feed only the ones it declares.
+    if (runtime.bundle.fuser!.hasInput(name)) feeds[name] = { type: 'float32', data: t.data, dims: t.dims };
+  }
+  const out = await runtime.fuser.run({ feeds, rows: texts.length, signal: hooks.signal, trace: hooks.trace });
+  return out.encoder_hidden_states;
+}
+
+/** x_T ~ N(0, I) scaled by the scheduler's initial sigma, drawn from the image's own generator. */
+function prepareLatents(runtime: BundleRuntime, run: SchedulerRun, random: SeededRandom): Float32Array {
+  const size = runtime.latentDims().reduce((a, b) => a * b, 1);
+  const latents = random.normals(size);
+  if (run.initNoiseSigma !== 1) for (let i = 0; i < size; i++) latents[i] *= run.initNoiseSigma;
+  return latents;
+}
+
+async function denoise(
+  runtime: BundleRuntime,
+  request: SequenceRequest,
+  mode: GuidanceMode,
+  run: SchedulerRun,
+  initial: Float32Array,
+  conditioning: Tensor,
+  stepIndex: number,
+  hooks: SequenceHooks,
+): Promise<Float32Array> {
+  const rows = guidanceRows(mode);
+  const dims = runtime.latentDims();
+  let latents = initial;
+  const leave = runtime.unet.join();
+  try {
+    for (let i = 0; i < run.timesteps.length; i++) {
+      throwIfAborted(hooks.signal);
+      const t = run.timesteps[i];
+      const modelInput = run.scaleModelInput(latents, t);
+      const sample = repeatBatch({ data: modelInput, dims }, rows);
+      const out = await runtime.unet.run({
+        feeds: {
+          sample: { type: 'float32', data: sample.data, dims: sample.dims },
+          timestep: timestepFeed(runtime, t, rows),
+          encoder_hidden_states: { type: 'float32', data: conditioning.data, dims: conditioning.dims },
+        },
+        rows,
+        signal: hooks.signal,
+        groupKey: runtime.scalarTimestep ? t : undefined,
+        trace: hooks.trace,
+      });
+      const noisePrediction = combineGuidance(out.out_sample.data, mode, request.guidanceScale, request.imageGuidanceScale ?? 1);
+      latents = run.step(noisePrediction, t, latents).prevSample;
+      hooks.onProgress?.({ stepIndex, denoiseStep: i + 1, denoiseSteps: run.timesteps.length });
+    }
+  } finally {
+    leave();
+  }
+  return latents;
+}
+
+/** One timestep per row ([B]), or a scalar for UNets exported with a single timestep. */
+function timestepFeed(runtime: BundleRuntime, t: number, rows: number): Feed {
+  const dims = runtime.scalarTimestep ? [] : [rows];
+  const count = runtime.scalarTimestep ? 1 : rows;
+  // Integer UNets get the rounded timestep (Euler's linspace timesteps are fractional).
+  return runtime.timestepType === 'int64'
+    ? { type: 'int64', data: new BigInt64Array(count).fill(BigInt(Math.round(t))), dims }
+    : { type: 'float32', data: new Float32Array(count).fill(t), dims };
+}
+
+async function decodeLatents(runtime: BundleRuntime, latents: Float32Array, hooks: SequenceHooks): Promise<RgbImage> {
+  const scale = 1 / runtime.bundle.manifest.scalingFactor;
+  const scaled = latents.map((v) => v * scale);
+  const out = await runtime.vaeDecoder.run({
+    feeds: { latent_sample: { type: 'float32', data: scaled, dims: runtime.latentDims() } },
+    rows: 1,
+    signal: hooks.signal,
+    trace: hooks.trace,
+  });
+  return vaeOutputToRgb(out.sample);
+}

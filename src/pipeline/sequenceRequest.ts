@@ -1,0 +1,69 @@
+import type { RgbImage, ImageFormat } from './rgbImage.js';
+import type { SchedulerName } from './schedulers/index.js';
+
+/** A validated request: the server builds it from the proto, the engine trusts its types. */
+export interface SequenceRequest {
+  model: string;
+  /** Step texts in order; one image each. */
+  steps: string[];
+  seed: bigint;
+  numInferenceSteps: number;
+  /** Text guidance scale s; ≤ 1 disables classifier-free guidance. */
+  guidanceScale: number;
+  /** Image guidance scale s_I; null uses two-row guidance even where the bundle supports three. */
+  imageGuidanceScale: number | null;
+  scheduler: SchedulerName;
+  /** DDIM's η; ignored by the other schedulers. */
+  eta: number;
+  /** Replaces the empty prompt in the unconditional rows. */
+  negativePrompt: string;
+  format: ImageFormat;
+  /** 1-100, for JPEG and WebP. */
+  quality: number;
+  /** Conditions the first step instead of the bundle's "no previous image" input. */
+  initImage: RgbImage | null;
+}
+
+/** Milliseconds spent in each stage of one image. */
+export interface StageTimings {
+  textEncodeMs: number;
+  imageEncodeMs: number;
+  fuseMs: number;
+  denoiseMs: number;
+  decodeMs: number;
+  encodeMs: number;
+  totalMs: number;
+}
+
+export interface StepImage {
+  stepIndex: number;
+  text: string;
+  bytes: Buffer;
+  mimeType: string;
+  width: number;
+  height: number;
+  /** The seed of this image's noise, derived from the request seed and the step index. */
+  seed: bigint;
+  timings: StageTimings;
+  rgb: RgbImage;
+}
+
+export interface DenoiseProgress {
+  stepIndex: number;
+  /** 1-based denoising step just finished. */
+  denoiseStep: number;
+  denoiseSteps: number;
+}
+
+/** Per-sequence hooks; progress is a callback, so a slow consumer never stalls a batch. */
+export interface SequenceHooks {
+  signal?: AbortSignal;
+  onProgress?: (progress: DenoiseProgress) => void;
+  /** Opaque value passed to batch observers (the request's span context). */
+  trace?: unknown;
+}
+
+/** Derives each image's seed so any image can be regenerated from (seed, step index) and its previous image. */
+export function imageSeed(seed: bigint, stepIndex: number): bigint {
+  return BigInt.asUintN(64, seed + BigInt(stepIndex) * 0x9e3779b97f4a7c15n);
+}
