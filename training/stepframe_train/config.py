@@ -59,7 +59,7 @@ class UnetConfig:
     """Cross-attention UNet; one ResNet block and one transformer block per level."""
 
     latent_channels: int = 4
-    channels: tuple[int, ...] = (64, 96)
+    channels: tuple[int, ...] = (32, 48)
     cross_attention_dim: int = 64
     heads: int = 4
     groups: int = 8
