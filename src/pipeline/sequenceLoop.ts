@@ -42,7 +42,9 @@ export async function* runSequence(runtime: BundleRuntime, request: SequenceRequ
       try {
         return await work();
       } finally {
-        timings[stage] += performance.now() - t0;
+        const t1 = performance.now();
+        timings[stage] += t1 - t0;
+        hooks.onStage?.(stepIndex, stage, t0, t1);
       }
     };
 

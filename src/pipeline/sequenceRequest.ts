@@ -61,6 +61,8 @@ export interface SequenceHooks {
   onProgress?: (progress: DenoiseProgress) => void;
   /** Opaque value passed to batch observers (the request's span context). */
   trace?: unknown;
+  /** Called after each stage of each image with its start and end (performance.now() milliseconds). */
+  onStage?: (stepIndex: number, stage: keyof StageTimings, startMs: number, endMs: number) => void;
 }
 
 /** Derives each image's seed so any image can be regenerated from (seed, step index) and its previous image. */

@@ -41,8 +41,9 @@ export class OnnxModel {
     private readonly inputs: ReadonlyMap<string, Metadata>,
   ) {}
 
-  static async create(file: string, contract: ModelContract, settings: SessionSettings): Promise<OnnxModel> {
-    const { session, provider } = await createSession(file, settings);
+  /** `unavailable` collects providers that failed once, so later models skip them quietly. */
+  static async create(file: string, contract: ModelContract, settings: SessionSettings, unavailable = new Set<string>()): Promise<OnnxModel> {
+    const { session, provider } = await createSession(file, settings, unavailable);
     const inputs = metadataByName(session.inputMetadata);
     const outputs = metadataByName(session.outputMetadata);
     try {
@@ -87,9 +88,10 @@ export class OnnxModel {
   }
 }
 
-async function createSession(file: string, settings: SessionSettings): Promise<{ session: ort.InferenceSession; provider: string }> {
+async function createSession(file: string, settings: SessionSettings, unavailable: Set<string>): Promise<{ session: ort.InferenceSession; provider: string }> {
   const failures: string[] = [];
   for (const provider of settings.executionProviders) {
+    if (unavailable.has(provider)) continue;
     try {
       const session = await ort.InferenceSession.create(file, {
         executionProviders: [provider],
@@ -100,7 +102,8 @@ async function createSession(file: string, settings: SessionSettings): Promise<{
       return { session, provider };
     } catch (error) {
       failures.push(`${provider}: ${(error as Error).message.split('\n')[0]}`);
-      settings.log('execution provider unavailable, trying the next', { file, provider });
+      unavailable.add(provider);
+      settings.log('execution provider unavailable; not trying it again in this process', { file, provider, error: (error as Error).message.split('\n')[0] });
     }
   }
   throw new BundleError(`${file}: no execution provider could load the model (${failures.join('; ')})`);

@@ -10,6 +10,7 @@ import { OnnxModel, type SessionSettings } from './onnxModel.js';
  */
 export class SessionPool {
   private readonly models = new Map<string, Promise<OnnxModel>>();
+  private readonly unavailableProviders = new Set<string>();
 
   constructor(private readonly settings: SessionSettings) {}
 
@@ -17,7 +18,7 @@ export class SessionPool {
     const key = `${component}:${await realpath(file)}`;
     let model = this.models.get(key);
     if (!model) {
-      model = OnnxModel.create(file, CONTRACTS[component], this.settings);
+      model = OnnxModel.create(file, CONTRACTS[component], this.settings, this.unavailableProviders);
       this.models.set(key, model);
       model.catch(() => this.models.delete(key));
     }

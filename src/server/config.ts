@@ -1,0 +1,138 @@
+import { availableParallelism } from 'node:os';
+
+/** Every setting of the server, parsed and checked once at start. Nothing else reads process.env. */
+export interface Config {
+  modelDir: string;
+  defaultModel: string | undefined;
+  host: string;
+  port: number;
+  /** Prometheus /metrics port; 0 turns the endpoint off. */
+  metricsPort: number;
+  metricsHost: string;
+  /** OTLP/HTTP traces endpoint (e.g. http://collector:4318/v1/traces); empty turns export off. */
+  otlpEndpoint: string;
+  maxBatch: number;
+  maxQueueDelayMs: number;
+  maxActiveSequences: number;
+  maxQueuedSequences: number;
+  maxSteps: number;
+  maxStepChars: number;
+  /** Encoded images a stream may hold unsent before generation pauses for the client. */
+  maxBufferedImages: number;
+  intraOpThreads: number;
+  interOpThreads: number;
+  executionProviders: string[];
+  drainTimeoutS: number;
+  maxReceiveMessageBytes: number;
+  maxSendMessageBytes: number;
+  keepaliveTimeMs: number;
+  keepaliveTimeoutMs: number;
+  tlsCert: string;
+  tlsKey: string;
+  /** With a client CA the server requires client certificates (mTLS). */
+  tlsClientCa: string;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+type Kind = 'string' | 'int' | 'number' | 'list' | 'enum';
+
+interface Option {
+  key: keyof Config;
+  flag: string;
+  env: string;
+  kind: Kind;
+  default: Config[keyof Config];
+  help: string;
+  min?: number;
+  max?: number;
+  values?: readonly string[];
+}
+
+/** The option table: flags, environment variables, defaults and help come from here alone. */
+export const OPTIONS: readonly Option[] = [
+  { key: 'modelDir', flag: 'model-dir', env: 'STEPFRAME_MODEL_DIR', kind: 'string', default: 'models', help: 'folder whose subfolders are model bundles' },
+  { key: 'defaultModel', flag: 'default-model', env: 'STEPFRAME_DEFAULT_MODEL', kind: 'string', default: undefined, help: 'bundle used when a request names none (default: attend_to_image if present, else the first)' },
+  { key: 'host', flag: 'host', env: 'STEPFRAME_HOST', kind: 'string', default: '0.0.0.0', help: 'gRPC listen address' },
+  { key: 'port', flag: 'port', env: 'STEPFRAME_PORT', kind: 'int', default: 50051, min: 0, max: 65535, help: 'gRPC port (0 picks a free one)' },
+  { key: 'metricsPort', flag: 'metrics-port', env: 'STEPFRAME_METRICS_PORT', kind: 'int', default: 9464, min: 0, max: 65535, help: 'Prometheus /metrics port (0: off)' },
+  { key: 'metricsHost', flag: 'metrics-host', env: 'STEPFRAME_METRICS_HOST', kind: 'string', default: '0.0.0.0', help: 'Prometheus /metrics listen address' },
+  { key: 'otlpEndpoint', flag: 'otlp-endpoint', env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', kind: 'string', default: '', help: 'OTLP/HTTP traces endpoint (empty: no export)' },
+  { key: 'maxBatch', flag: 'max-batch', env: 'STEPFRAME_MAX_BATCH', kind: 'int', default: 16, min: 3, max: 1024, help: 'most UNet rows per call (a sequence needs 2 or 3)' },
+  { key: 'maxQueueDelayMs', flag: 'max-queue-delay-ms', env: 'STEPFRAME_MAX_QUEUE_DELAY_MS', kind: 'number', default: 2, min: 0, max: 1000, help: 'longest a partial batch waits for more rows' },
+  { key: 'maxActiveSequences', flag: 'max-active-sequences', env: 'STEPFRAME_MAX_ACTIVE_SEQUENCES', kind: 'int', default: 8, min: 1, max: 4096, help: 'sequences generating at once' },
+  { key: 'maxQueuedSequences', flag: 'max-queued-sequences', env: 'STEPFRAME_MAX_QUEUED_SEQUENCES', kind: 'int', default: 32, min: 0, max: 100000, help: 'sequences waiting for a slot before RESOURCE_EXHAUSTED' },
+  { key: 'maxSteps', flag: 'max-steps', env: 'STEPFRAME_MAX_STEPS', kind: 'int', default: 16, min: 1, max: 1000, help: 'most steps (images) per request' },
+  { key: 'maxStepChars', flag: 'max-step-chars', env: 'STEPFRAME_MAX_STEP_CHARS', kind: 'int', default: 500, min: 1, max: 100000, help: 'longest step text, in characters' },
+  { key: 'maxBufferedImages', flag: 'max-buffered-images', env: 'STEPFRAME_MAX_BUFFERED_IMAGES', kind: 'int', default: 2, min: 1, max: 64, help: 'encoded images a stream may hold for a slow client' },
+  { key: 'intraOpThreads', flag: 'intra-op-threads', env: 'STEPFRAME_INTRA_OP_THREADS', kind: 'int', default: availableParallelism(), min: 0, max: 1024, help: 'ONNX Runtime threads per session (0: runtime default)' },
+  { key: 'interOpThreads', flag: 'inter-op-threads', env: 'STEPFRAME_INTER_OP_THREADS', kind: 'int', default: 1, min: 0, max: 1024, help: 'ONNX Runtime inter-op threads per session' },
+  { key: 'executionProviders', flag: 'execution-providers', env: 'STEPFRAME_EXECUTION_PROVIDERS', kind: 'list', default: ['cuda', 'cpu'], help: 'ONNX Runtime providers, tried in order' },
+  { key: 'drainTimeoutS', flag: 'drain-timeout-s', env: 'STEPFRAME_DRAIN_TIMEOUT_S', kind: 'number', default: 30, min: 0, max: 86400, help: 'on SIGTERM, how long in-flight work may finish' },
+  { key: 'maxReceiveMessageBytes', flag: 'max-receive-message-bytes', env: 'STEPFRAME_MAX_RECEIVE_MESSAGE_BYTES', kind: 'int', default: 16 * 1024 * 1024, min: 1024, max: 2 ** 31 - 1, help: 'largest request (init images included)' },
+  { key: 'maxSendMessageBytes', flag: 'max-send-message-bytes', env: 'STEPFRAME_MAX_SEND_MESSAGE_BYTES', kind: 'int', default: 64 * 1024 * 1024, min: 1024, max: 2 ** 31 - 1, help: 'largest response message' },
+  { key: 'keepaliveTimeMs', flag: 'keepalive-time-ms', env: 'STEPFRAME_KEEPALIVE_TIME_MS', kind: 'int', default: 30000, min: 1000, max: 2 ** 31 - 1, help: 'HTTP/2 keepalive ping interval' },
+  { key: 'keepaliveTimeoutMs', flag: 'keepalive-timeout-ms', env: 'STEPFRAME_KEEPALIVE_TIMEOUT_MS', kind: 'int', default: 10000, min: 100, max: 2 ** 31 - 1, help: 'keepalive ping timeout' },
+  { key: 'tlsCert', flag: 'tls-cert', env: 'STEPFRAME_TLS_CERT', kind: 'string', default: '', help: 'PEM server certificate (with --tls-key: TLS)' },
+  { key: 'tlsKey', flag: 'tls-key', env: 'STEPFRAME_TLS_KEY', kind: 'string', default: '', help: 'PEM server private key' },
+  { key: 'tlsClientCa', flag: 'tls-client-ca', env: 'STEPFRAME_TLS_CLIENT_CA', kind: 'string', default: '', help: 'PEM CA for client certificates (mTLS)' },
+  { key: 'logLevel', flag: 'log-level', env: 'STEPFRAME_LOG_LEVEL', kind: 'enum', default: 'info', values: ['debug', 'info', 'warn', 'error'], help: 'least severe log level written' },
+];
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function convert(option: Option, raw: string, source: string): Config[keyof Config] {
+  const where = `${source} (${option.help})`;
+  switch (option.kind) {
+    case 'string':
+      return raw;
+    case 'list':
+      return raw.split(',').map((s) => s.trim()).filter(Boolean);
+    case 'enum':
+      if (!option.values!.includes(raw)) throw new ConfigError(`${where}: must be one of ${option.values!.join(', ')}, got ${JSON.stringify(raw)}`);
+      return raw;
+    default: {
+      const value = Number(raw);
+      if (raw.trim() === '' || !Number.isFinite(value) || (option.kind === 'int' && !Number.isInteger(value))) {
+        throw new ConfigError(`${where}: must be ${option.kind === 'int' ? 'an integer' : 'a number'}, got ${JSON.stringify(raw)}`);
+      }
+      if ((option.min !== undefined && value < option.min) || (option.max !== undefined && value > option.max)) {
+        throw new ConfigError(`${where}: must be in [${option.min}, ${option.max}], got ${value}`);
+      }
+      return value;
+    }
+  }
+}
+
+export function helpText(): string {
+  const lines = OPTIONS.map((o) => {
+    const def = Array.isArray(o.default) ? o.default.join(',') : o.default === undefined || o.default === '' ? '—' : String(o.default);
+    return `  --${o.flag.padEnd(27)} ${o.help}\n  ${' '.repeat(29)} env ${o.env}, default ${def}`;
+  });
+  return `Usage: stepframe-server [options]\n\nFlags override environment variables, which override defaults.\n\n${lines.join('\n')}\n  --help                      print this text\n`;
+}
+
+/** Flags override the environment, which overrides defaults. Throws ConfigError naming the flag or variable. */
+export function parseConfig(argv: readonly string[], env: Record<string, string | undefined>): Config {
+  const config = Object.fromEntries(OPTIONS.map((o) => [o.key, o.default])) as unknown as Record<string, unknown>;
+  for (const option of OPTIONS) {
+    const raw = env[option.env];
+    if (raw !== undefined && raw !== '') config[option.key] = convert(option, raw, option.env);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)}; flags look like --port 50051`);
+    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2);
+    const option = OPTIONS.find((o) => o.flag === name);
+    if (!option) throw new ConfigError(`unknown flag --${name}; see --help`);
+    const raw = inline ?? argv[++i];
+    if (raw === undefined) throw new ConfigError(`--${name} needs a value`);
+    config[option.key] = convert(option, raw, `--${name}`);
+  }
+  const result = config as unknown as Config;
+  if ((result.tlsCert === '') !== (result.tlsKey === '')) throw new ConfigError('--tls-cert and --tls-key must be given together');
+  if (result.tlsClientCa && !result.tlsCert) throw new ConfigError('--tls-client-ca (mTLS) needs --tls-cert and --tls-key');
+  if (result.executionProviders.length === 0) throw new ConfigError('--execution-providers must name at least one provider');
+  return result;
+}

@@ -1,0 +1,34 @@
+import { status } from '@grpc/grpc-js';
+
+import { EngineError } from '../pipeline/errors.js';
+import { DeadlineExceededError, DrainingError } from './serverErrors.js';
+
+export interface MappedError {
+  code: status;
+  /** Safe to send: engine messages name fields, never internals; anything else becomes generic. */
+  message: string;
+  /** The label used in metrics (`stepframe_requests_total{code=...}`). */
+  label: string;
+  /** Whether the detail belongs in an error log line (internal failures only). */
+  internal: boolean;
+}
+
+const ENGINE_CODES: Record<string, status> = {
+  INVALID_ARGUMENT: status.INVALID_ARGUMENT,
+  NOT_FOUND: status.NOT_FOUND,
+  OVERLOADED: status.RESOURCE_EXHAUSTED,
+  CANCELLED: status.CANCELLED,
+  DEADLINE_EXCEEDED: status.DEADLINE_EXCEEDED,
+};
+
+/** The one place errors become gRPC statuses. */
+export function toGrpcError(error: unknown, requestId: string): MappedError {
+  if (error instanceof DrainingError) return mapped(status.UNAVAILABLE, error.message);
+  if (error instanceof DeadlineExceededError) return mapped(status.DEADLINE_EXCEEDED, error.message);
+  if (error instanceof EngineError && error.code in ENGINE_CODES) return mapped(ENGINE_CODES[error.code], error.message);
+  return { ...mapped(status.INTERNAL, `internal error (request id ${requestId}); the details are in the server log`), internal: true };
+}
+
+function mapped(code: status, message: string): MappedError {
+  return { code, message, label: status[code], internal: false };
+}

@@ -1,0 +1,63 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+
+import { SequenceServiceService } from '../generated/stepframe/v1/sequence_service.js';
+import type { Config } from './config.js';
+import { type StreamStats, generateSequenceHandler } from './generateSequenceHandler.js';
+import type { Lifecycle } from './lifecycle.js';
+import { listModelsHandler } from './listModelsHandler.js';
+import type { Logger } from './logger.js';
+import type { Telemetry } from './telemetry.js';
+
+/** proto/ at the repository (or image) root, from src/server or dist/src/server. */
+export const PROTO_ROOT = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (dir !== dirname(dir) && !existsSync(join(dir, 'proto', 'stepframe'))) dir = dirname(dir);
+  return join(dir, 'proto');
+})();
+
+export interface GrpcServer {
+  server: grpc.Server;
+  port: number;
+  stats: StreamStats;
+}
+
+function credentials(config: Config): grpc.ServerCredentials {
+  if (!config.tlsCert) return grpc.ServerCredentials.createInsecure();
+  const rootCerts = config.tlsClientCa ? readFileSync(config.tlsClientCa) : null;
+  return grpc.ServerCredentials.createSsl(rootCerts, [{ cert_chain: readFileSync(config.tlsCert), private_key: readFileSync(config.tlsKey) }], Boolean(rootCerts));
+}
+
+/** The gRPC server: SequenceService, grpc.health.v1 and reflection (v1 and v1alpha), bound and listening. */
+export async function startGrpcServer(config: Config, lifecycle: Lifecycle, telemetry: Telemetry, log: Logger): Promise<GrpcServer> {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': config.maxReceiveMessageBytes,
+    'grpc.max_send_message_length': config.maxSendMessageBytes,
+    'grpc.keepalive_time_ms': config.keepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  const stats: StreamStats = { maxBufferedImages: 0 };
+  server.addService(SequenceServiceService, {
+    generateSequence: generateSequenceHandler({ config, lifecycle, telemetry, log, stats }),
+    listModels: listModelsHandler(lifecycle, telemetry),
+  });
+  lifecycle.health.addToServer(server);
+  const definitions = protoLoader.loadSync([join(PROTO_ROOT, 'stepframe', 'v1', 'sequence_service.proto'), healthProtoPath], {
+    includeDirs: [PROTO_ROOT, dirname(healthProtoPath)],
+    longs: String,
+    keepCase: true,
+  });
+  new ReflectionService(definitions).addToServer(server);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${config.host}:${config.port}`, credentials(config), (error, bound) => (error ? reject(error) : resolve(bound))),
+  );
+  log.info('gRPC server listening', { address: `${config.host}:${port}`, tls: Boolean(config.tlsCert), mtls: Boolean(config.tlsClientCa) });
+  return { server, port, stats };
+}

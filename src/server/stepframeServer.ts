@@ -1,0 +1,67 @@
+import type * as grpc from '@grpc/grpc-js';
+
+import { Engine } from '../pipeline/engine.js';
+import type { Config } from './config.js';
+import { type GrpcServer, startGrpcServer } from './grpcServer.js';
+import { Lifecycle } from './lifecycle.js';
+import type { Logger } from './logger.js';
+import { Telemetry } from './telemetry.js';
+
+/** A running server: listening at once (health NOT_SERVING), SERVING once the bundles are loaded. */
+export interface RunningServer {
+  port: number;
+  lifecycle: Lifecycle;
+  grpc: GrpcServer;
+  /** Resolves when the bundles are loaded and health is SERVING; rejects if loading fails. */
+  ready: Promise<Engine>;
+  /** Drains (health NOT_SERVING, new calls UNAVAILABLE, in-flight calls finish), then stops. */
+  shutdown(): Promise<{ drained: boolean }>;
+}
+
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  const lifecycle = new Lifecycle();
+  let engine: Engine | null = null;
+  const telemetry = new Telemetry(() => engine?.stats() ?? { activeSequences: 0, queuedSequences: 0, queuedUnetRows: 0 });
+  const grpcServer = await startGrpcServer(config, lifecycle, telemetry, log);
+
+  const ready = Engine.create({
+    modelsDir: config.modelDir,
+    defaultModel: config.defaultModel,
+    session: {
+      executionProviders: config.executionProviders,
+      intraOpNumThreads: config.intraOpThreads,
+      interOpNumThreads: config.interOpThreads,
+      log: (message, fields) => log.info(message, fields),
+    },
+    batch: { maxBatch: config.maxBatch, maxQueueDelayMs: config.maxQueueDelayMs },
+    admission: { maxActiveSequences: config.maxActiveSequences, maxQueuedSequences: config.maxQueuedSequences },
+    observer: telemetry.observeBatch,
+  }).then((loaded) => {
+    engine = loaded;
+    lifecycle.serve(loaded);
+    log.info('serving', { models: loaded.models().map((m) => m.name), defaultModel: loaded.defaultModel });
+    return loaded;
+  });
+
+  return {
+    port: grpcServer.port,
+    lifecycle,
+    grpc: grpcServer,
+    ready,
+    async shutdown() {
+      const drained = await lifecycle.drain(config.drainTimeoutS * 1000);
+      if (!drained) log.warn('drain timeout passed; stopping with calls in flight', { inFlight: lifecycle.inFlightCount });
+      await stopGrpc(grpcServer.server, drained);
+      await engine?.dispose();
+      return { drained };
+    },
+  };
+}
+
+function stopGrpc(server: grpc.Server, graceful: boolean): Promise<void> {
+  if (!graceful) {
+    server.forceShutdown();
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => server.tryShutdown(() => resolve()));
+}

@@ -1,0 +1,82 @@
+import { type Attributes, type Link, type Span, type SpanContext, context, metrics, trace } from '@opentelemetry/api';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+
+import type { BatchReport } from '../pipeline/batching/batchedModel.js';
+import type { EngineStats } from '../pipeline/engine.js';
+import type { Config } from './config.js';
+import type { Logger } from './logger.js';
+
+const PREFIX = 'stepframe_';
+
+/**
+ * Starts the OpenTelemetry Node SDK for the process: Prometheus /metrics on its own port and, when
+ * configured, OTLP trace export. Without it the API's no-op tracer and meter are used.
+ */
+export async function startTelemetry(config: Config, log: Logger): Promise<{ shutdown: () => Promise<void> }> {
+  const metricReaders = config.metricsPort > 0 ? [new PrometheusExporter({ port: config.metricsPort, host: config.metricsHost })] : [];
+  const spanProcessors = config.otlpEndpoint ? [new BatchSpanProcessor(new OTLPTraceExporter({ url: config.otlpEndpoint }))] : [];
+  const sdk = new NodeSDK({ serviceName: 'stepframe', autoDetectResources: false, metricReaders, spanProcessors, instrumentations: [] });
+  sdk.start();
+  log.info('telemetry started', { metrics: config.metricsPort > 0 ? `http://${config.metricsHost}:${config.metricsPort}/metrics` : 'off', otlp: config.otlpEndpoint || 'off' });
+  return { shutdown: () => sdk.shutdown() };
+}
+
+/** The service's instruments, all named `stepframe_*`, labelled by method, stage and status code. */
+export class Telemetry {
+  readonly tracer = trace.getTracer('stepframe');
+  private readonly meter = metrics.getMeter('stepframe');
+  private readonly requests = this.meter.createCounter(`${PREFIX}requests_total`, { description: 'RPCs by method and status code' });
+  private readonly images = this.meter.createCounter(`${PREFIX}images_generated_total`, { description: 'images streamed; rate() gives images per second' });
+  private readonly batchRows = this.meter.createHistogram(`${PREFIX}batch_rows`, {
+    description: 'rows per model call',
+    advice: { explicitBucketBoundaries: [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64] },
+  });
+  private readonly unetSeconds = this.meter.createHistogram(`${PREFIX}unet_step_seconds`, { description: 'duration of one batched UNet call', unit: 's' });
+  private readonly stageSeconds = this.meter.createHistogram(`${PREFIX}stage_seconds`, { description: 'time per image and stage', unit: 's' });
+  private readonly firstImageSeconds = this.meter.createHistogram(`${PREFIX}time_to_first_image_seconds`, { description: 'request arrival to first image', unit: 's' });
+
+  constructor(stats: () => EngineStats) {
+    const gauges: [string, string, (s: EngineStats) => number][] = [
+      ['queue_depth', 'sequences waiting for a generation slot', (s) => s.queuedSequences],
+      ['active_sequences', 'sequences generating', (s) => s.activeSequences],
+      ['queued_unet_rows', 'UNet rows waiting for a batch', (s) => s.queuedUnetRows],
+    ];
+    for (const [name, description, read] of gauges) {
+      this.meter.createObservableGauge(`${PREFIX}${name}`, { description }).addCallback((result) => result.observe(read(stats())));
+    }
+  }
+
+  countRequest(method: string, code: string): void {
+    this.requests.add(1, { method, code });
+  }
+
+  countImage(model: string): void {
+    this.images.add(1, { model });
+  }
+
+  observeFirstImage(seconds: number): void {
+    this.firstImageSeconds.record(seconds);
+  }
+
+  /** A stage span under the image span, placed at its measured times, and its histogram. */
+  recordStage(parent: Span, stage: string, startMs: number, endMs: number): void {
+    this.stageSeconds.record((endMs - startMs) / 1000, { stage });
+    const ctx = trace.setSpan(context.active(), parent);
+    this.tracer.startSpan(`stage ${stage}`, { startTime: performance.timeOrigin + startMs }, ctx).end(performance.timeOrigin + endMs);
+  }
+
+  /** One span per model call, linked to the request spans it served. */
+  readonly observeBatch = (report: BatchReport): void => {
+    const model = report.model.split('/').slice(-2, -1)[0] ?? report.model;
+    const attributes: Attributes = { 'stepframe.model_file': report.model, 'stepframe.rows': report.rows, 'stepframe.requests': report.requests };
+    this.batchRows.record(report.rows, { model });
+    if (model === 'unet') this.unetSeconds.record(report.durationMs / 1000);
+    const links: Link[] = report.traces.filter((t): t is SpanContext => !!t && typeof t === 'object' && 'traceId' in t).map((context) => ({ context }));
+    const span = this.tracer.startSpan(`batch ${model}`, { startTime: performance.timeOrigin + report.startedAt, links, attributes });
+    if (report.error) span.setStatus({ code: 2, message: 'model call failed' });
+    span.end(performance.timeOrigin + report.startedAt + report.durationMs);
+  };
+}

@@ -1,0 +1,86 @@
+import { randomBytes } from 'node:crypto';
+
+import type { ModelInfo } from '../pipeline/engine.js';
+import { InvalidArgumentError } from '../pipeline/errors.js';
+import { decodeImage, type ImageFormat } from '../pipeline/rgbImage.js';
+import { SCHEDULER_NAMES, type SchedulerName } from '../pipeline/schedulers/index.js';
+import type { SequenceRequest } from '../pipeline/sequenceRequest.js';
+import { type GenerateSequenceRequest, ImageFormat as ProtoImageFormat } from '../generated/stepframe/v1/sequence_service.js';
+
+export interface RequestLimits {
+  maxSteps: number;
+  maxStepChars: number;
+}
+
+const MAX_GUIDANCE = 30;
+
+function finiteInRange(field: string, value: number, min: number, max: number): number {
+  if (!Number.isFinite(value)) throw new InvalidArgumentError(field, `must be a finite number, got ${value}`);
+  if (value < min || value > max) throw new InvalidArgumentError(field, `must be in [${min}, ${max}], got ${value}`);
+  return value;
+}
+
+const FORMATS: Record<number, ImageFormat> = {
+  [ProtoImageFormat.IMAGE_FORMAT_UNSPECIFIED]: 'png',
+  [ProtoImageFormat.IMAGE_FORMAT_PNG]: 'png',
+  [ProtoImageFormat.IMAGE_FORMAT_JPEG]: 'jpeg',
+  [ProtoImageFormat.IMAGE_FORMAT_WEBP]: 'webp',
+};
+
+/**
+ * Turns a proto request into the engine's validated type, once, at the edge. Every error is an
+ * INVALID_ARGUMENT naming the field and what it allows. `model` resolves the bundle (and throws
+ * for an unknown name).
+ */
+export async function parseGenerateRequest(req: GenerateSequenceRequest, limits: RequestLimits, model: (name: string) => ModelInfo): Promise<SequenceRequest> {
+  const steps = req.steps ?? [];
+  if (steps.length === 0) throw new InvalidArgumentError('steps', 'at least one step is required');
+  if (steps.length > limits.maxSteps) throw new InvalidArgumentError('steps', `at most ${limits.maxSteps} steps per request, got ${steps.length}`);
+  steps.forEach((text, i) => {
+    if (text.trim() === '') throw new InvalidArgumentError(`steps[${i}]`, 'must not be empty');
+    if (text.length > limits.maxStepChars) throw new InvalidArgumentError(`steps[${i}]`, `must be at most ${limits.maxStepChars} characters, got ${text.length}`);
+  });
+  if (req.negativePrompt.length > limits.maxStepChars) {
+    throw new InvalidArgumentError('negative_prompt', `must be at most ${limits.maxStepChars} characters, got ${req.negativePrompt.length}`);
+  }
+
+  const info = model(req.model);
+  const scheduler = req.scheduler || info.defaults.scheduler;
+  if (!(SCHEDULER_NAMES as readonly string[]).includes(scheduler)) {
+    throw new InvalidArgumentError('scheduler', `unknown scheduler ${JSON.stringify(scheduler)}; expected one of ${SCHEDULER_NAMES.join(', ')}`);
+  }
+  for (const [field, value, size] of [['width', req.width, info.width], ['height', req.height, info.height]] as const) {
+    if (value !== 0 && value !== size) throw new InvalidArgumentError(field, `model ${info.name} generates ${info.width}x${info.height}; set ${field} to 0 or ${size}, got ${value}`);
+  }
+  const numInferenceSteps = req.numInferenceSteps || info.defaults.numInferenceSteps;
+  if (numInferenceSteps > 1000) throw new InvalidArgumentError('num_inference_steps', `must be in [1, 1000], got ${numInferenceSteps}`);
+
+  const guidanceScale = req.guidanceScale === undefined ? info.defaults.guidanceScale : finiteInRange('guidance_scale', req.guidanceScale, 0, MAX_GUIDANCE);
+  let imageGuidanceScale: number | null = null;
+  if (req.imageGuidanceScale !== undefined) {
+    imageGuidanceScale = finiteInRange('image_guidance_scale', req.imageGuidanceScale, 0, MAX_GUIDANCE);
+    if (!info.imageGuidance) throw new InvalidArgumentError('image_guidance_scale', `model ${info.name} does not support a separate image guidance scale`);
+  }
+  const eta = req.eta === undefined ? 0 : finiteInRange('eta', req.eta, 0, 1);
+
+  const format = FORMATS[req.outputFormat];
+  if (!format) throw new InvalidArgumentError('output_format', `unknown format ${req.outputFormat}`);
+  const quality = req.outputQuality === 0 ? 90 : req.outputQuality;
+  if (quality > 100) throw new InvalidArgumentError('output_quality', `must be in [1, 100], got ${quality}`);
+
+  const initImage = req.initImage.length > 0 ? await decodeImage(req.initImage, 'init_image') : null;
+  return {
+    model: info.name,
+    steps,
+    seed: req.seed ?? randomBytes(8).readBigUInt64BE(),
+    numInferenceSteps,
+    guidanceScale,
+    imageGuidanceScale,
+    scheduler: scheduler as SchedulerName,
+    eta,
+    negativePrompt: req.negativePrompt,
+    format,
+    quality,
+    initImage,
+  };
+}
