@@ -1,6 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
 
-import { Engine } from '../pipeline/engine.js';
+import { Engine, type EngineOptions } from '../pipeline/engine.js';
 import type { Config } from './config.js';
 import { type GrpcServer, startGrpcServer } from './grpcServer.js';
 import { Lifecycle } from './lifecycle.js';
@@ -18,13 +18,19 @@ export interface RunningServer {
   shutdown(): Promise<{ drained: boolean }>;
 }
 
-export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+export interface StartOptions {
+  /** How bundles are loaded; tests slow it down to observe the NOT_SERVING phase. */
+  loadEngine?: (options: EngineOptions) => Promise<Engine>;
+}
+
+export async function startServer(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
   const lifecycle = new Lifecycle();
   let engine: Engine | null = null;
   const telemetry = new Telemetry(() => engine?.stats() ?? { activeSequences: 0, queuedSequences: 0, queuedUnetRows: 0 });
   const grpcServer = await startGrpcServer(config, lifecycle, telemetry, log);
 
-  const ready = Engine.create({
+  const loadEngine = options.loadEngine ?? ((o: EngineOptions) => Engine.create(o));
+  const ready = loadEngine({
     modelsDir: config.modelDir,
     defaultModel: config.defaultModel,
     session: {

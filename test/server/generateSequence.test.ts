@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import { status, type ServiceError } from '@grpc/grpc-js';
+import sharp from 'sharp';
+
+import type { SequenceEvent } from '../../clients/typescript/stepframeClient.js';
+import { Engine } from '../../src/pipeline/engine.js';
+import { startTestServer, healthStatus } from '../helpers/testServer.js';
+
+async function events(iterable: AsyncIterable<SequenceEvent>): Promise<SequenceEvent[]> {
+  const all: SequenceEvent[] = [];
+  for await (const e of iterable) all.push(e);
+  return all;
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: status, detail?: RegExp): Promise<void> {
+  await assert.rejects(promise, (error: ServiceError) => {
+    assert.equal(error.code, code, `expected ${status[code]}, got ${status[error.code]}: ${error.details}`);
+    if (detail) assert.match(error.details, detail);
+    return true;
+  });
+}
+
+describe('GenerateSequence over real gRPC', () => {
+  test('a 3-step recipe streams 3 decodable images in order, then the summary', async (t) => {
+    const { client } = await startTestServer(t);
+    const steps = ['chop the carrots', 'add the carrots to the pan', 'stir everything together'];
+    const all = await events(client.generate({ steps, numInferenceSteps: 4, seed: 11n, streamProgress: true }));
+    const images = all.filter((e) => e.$case === 'image');
+    assert.deepEqual(images.map((e) => e.value.stepIndex), [0, 1, 2]);
+    assert.deepEqual(images.map((e) => e.value.stepText), steps);
+    for (const image of images) {
+      const meta = await sharp(image.value.data).metadata();
+      assert.equal(meta.format, 'png');
+      assert.equal(meta.width, 64);
+      assert.ok(image.value.timings!.denoiseMs > 0);
+    }
+    assert.equal(all.filter((e) => e.$case === 'progress').length, 12);
+    const last = all.at(-1)!;
+    assert.equal(last.$case, 'summary');
+    if (last.$case === 'summary') {
+      assert.equal(last.value.images, 3);
+      assert.equal(last.value.seed, 11n);
+      assert.ok(last.value.timeToFirstImageMs > 0 && last.value.totalMs >= last.value.timeToFirstImageMs);
+    }
+  });
+
+  test('ListModels reports every bundle with sizes and defaults', async (t) => {
+    const { client } = await startTestServer(t);
+    const { models, defaultModel } = await client.listModels();
+    assert.equal(defaultModel, 'attend_to_image');
+    assert.equal(models.length, 6);
+    const baseline = models.find((m) => m.name === 'baseline')!;
+    assert.equal(baseline.supportsImageGuidance, false);
+    assert.equal(baseline.width, 64);
+    assert.equal(baseline.defaults!.numInferenceSteps, 50);
+    assert.equal(baseline.executionProvider, 'cpu');
+  });
+
+  const invalid: [string, Record<string, unknown>, RegExp][] = [
+    ['empty steps', { steps: [] }, /^steps: at least one step is required/],
+    ['too many steps', { steps: Array(17).fill('stir') }, /^steps: at most 16 steps per request, got 17/],
+    ['an empty step', { steps: ['stir', '  '] }, /^steps\[1\]: must not be empty/],
+    ['over-long text', { steps: ['a'.repeat(501)] }, /^steps\[0\]: must be at most 500 characters/],
+    ['an unknown model', { steps: ['stir'], model: 'sdxl' }, /^model: unknown model "sdxl"; available: /],
+    ['an unknown scheduler', { steps: ['stir'], scheduler: 'pndm' }, /^scheduler: unknown scheduler "pndm"; expected one of ddpm/],
+    ['an unsupported size', { steps: ['stir'], width: 512 }, /^width: model attend_to_image generates 64x64; set width to 0 or 64, got 512/],
+    ['too many denoising steps', { steps: ['stir'], numInferenceSteps: 5000 }, /^num_inference_steps: must be in \[1, 1000\], got 5000/],
+    ['an undecodable init image', { steps: ['stir'], initImage: Buffer.from('not an image') }, /^init_image: cannot be decoded as an image/],
+    ['a NaN guidance scale', { steps: ['stir'], guidanceScale: NaN }, /^guidance_scale: must be a finite number, got NaN/],
+    ['an infinite image guidance scale', { steps: ['stir'], imageGuidanceScale: Infinity }, /^image_guidance_scale: must be a finite number, got Infinity/],
+    ['image guidance on the baseline', { steps: ['stir'], model: 'baseline', imageGuidanceScale: 1.5 }, /^image_guidance_scale: model baseline does not support/],
+    ['an out-of-range quality', { steps: ['stir'], outputQuality: 101 }, /^output_quality: must be in \[1, 100\], got 101/],
+  ];
+  for (const [name, request, message] of invalid) {
+    test(`invalid request fails with INVALID_ARGUMENT naming the field: ${name}`, async (t) => {
+      const { client } = await startTestServer(t);
+      await rejectsWith(events(client.generate(request)), status.INVALID_ARGUMENT, message);
+    });
+  }
+
+  test('cancelling mid-stream frees capacity, so the next request completes', async (t) => {
+    const { client, server } = await startTestServer(t, ['--max-active-sequences', '1', '--max-queued-sequences', '0']);
+    const controller = new AbortController();
+    const seen: string[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const e of client.generate({ steps: ['stir', 'stir', 'stir'], numInferenceSteps: 50, streamProgress: true }, { signal: controller.signal })) {
+          seen.push(e.$case);
+          if (seen.length === 3) controller.abort();
+        }
+      })(),
+      (error: ServiceError) => error.code === status.CANCELLED,
+    );
+    // The server notices within one UNet call; then the single slot is free again.
+    const engine = await server.ready;
+    for (let i = 0; i < 100 && engine.stats().activeSequences > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(engine.stats().activeSequences, 0);
+    const all = await events(client.generate({ steps: ['serve'], numInferenceSteps: 2 }));
+    assert.equal(all.at(-1)!.$case, 'summary');
+  });
+
+  test('overload answers RESOURCE_EXHAUSTED', async (t) => {
+    const { client } = await startTestServer(t, ['--max-active-sequences', '1', '--max-queued-sequences', '0']);
+    const iterator = client.generate({ steps: ['stir', 'stir', 'stir', 'stir'], numInferenceSteps: 50, streamProgress: true })[Symbol.asyncIterator]();
+    await iterator.next(); // the first sequence holds the only slot
+    await rejectsWith(events(client.generate({ steps: ['stir'] })), status.RESOURCE_EXHAUSTED, /sequences are generating/);
+    await iterator.return?.(undefined);
+  });
+
+  test('an exceeded deadline answers DEADLINE_EXCEEDED and the server stops the work', async (t) => {
+    const { client, server } = await startTestServer(t);
+    await rejectsWith(events(client.generate({ steps: Array(16).fill('stir'), numInferenceSteps: 200 }, { timeoutMs: 300 })), status.DEADLINE_EXCEEDED);
+    const engine = await server.ready;
+    for (let i = 0; i < 100 && engine.stats().activeSequences > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(engine.stats().activeSequences, 0);
+  });
+
+  test('a slow reader keeps the server to a bounded number of buffered images', async (t) => {
+    const { client, server } = await startTestServer(t, ['--max-buffered-images', '1']);
+    const iterator = client.generate({ steps: Array(16).fill('stir'), numInferenceSteps: 2, outputFormat: 1 })[Symbol.asyncIterator]();
+    await iterator.next(); // then stop reading for a while
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.ok(server.grpc.stats.maxBufferedImages <= 1, `held ${server.grpc.stats.maxBufferedImages} images`);
+    let rest = 0;
+    for (let r = await iterator.next(); !r.done; r = await iterator.next()) rest++;
+    assert.equal(rest, 16); // 15 more images and the summary: nothing was lost
+  });
+
+  test('reflection lists the service', async (t) => {
+    const { address } = await startTestServer(t);
+    const { listServices } = await import('../helpers/reflectionClient.js');
+    const services = await listServices(address);
+    assert.ok(services.includes('stepframe.v1.SequenceService'), services.join(', '));
+    assert.ok(services.includes('grpc.health.v1.Health'), services.join(', '));
+  });
+
+  test('health is NOT_SERVING while loading, SERVING when loaded, NOT_SERVING while draining', async (t) => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const { server, address } = await startTestServer(t, [], {
+      waitReady: false,
+      loadEngine: async (options) => {
+        await gate;
+        return Engine.create(options);
+      },
+    });
+    assert.equal(await healthStatus(address), 'NOT_SERVING');
+    assert.equal(await healthStatus(address, 'stepframe.v1.SequenceService'), 'NOT_SERVING');
+    release();
+    await server.ready;
+    assert.equal(await healthStatus(address), 'SERVING');
+    void server.lifecycle.drain(1000);
+    assert.equal(await healthStatus(address), 'NOT_SERVING');
+  });
+});
