@@ -45,7 +45,7 @@ class VaeConfig:
 
     image_channels: int = 3
     latent_channels: int = 4
-    channels: tuple[int, ...] = (32, 64, 64)
+    channels: tuple[int, ...] = (16, 32, 64)
     groups: int = 8
     scaling_factor: float = 0.18215
 
@@ -63,6 +63,8 @@ class UnetConfig:
     cross_attention_dim: int = 64
     heads: int = 4
     groups: int = 8
+    # Levels below this one (the finest) have cross- but no self-attention: at 16x16 it costs more than the rest of the UNet.
+    self_attention_from_level: int = 1
 
 
 @dataclass(frozen=True)

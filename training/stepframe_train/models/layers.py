@@ -34,8 +34,9 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
         context = x if context is None else context
-        q, k, v = self._split(self.to_q(x)), self._split(self.to_k(context)), self._split(self.to_v(context))
-        scores = torch.matmul(q, k.transpose(-1, -2)) * self.scale
+        # Scaling q (N x d) instead of the scores (N x N) is the same math for less work.
+        q, k, v = self._split(self.to_q(x) * self.scale), self._split(self.to_k(context)), self._split(self.to_v(context))
+        scores = torch.matmul(q, k.transpose(-1, -2))
         if bias is not None:
             scores = scores + bias
         out = torch.matmul(scores.softmax(dim=-1), v)

@@ -22,14 +22,18 @@ class GEGLU(nn.Module):
 
 
 class SpatialTransformer(nn.Module):
-    """GroupNorm, proj_in, [self-attn, cross-attn over encoder_hidden_states, GEGLU], proj_out, residual."""
+    """GroupNorm, proj_in, [self-attn, cross-attn over encoder_hidden_states, GEGLU], proj_out, residual.
 
-    def __init__(self, ch: int, heads: int, context_dim: int, groups: int):
+    Self-attention can be left out at the finest level, where its cost grows with (H·W)²; the
+    cross-attention over the 77 conditioning tokens stays everywhere.
+    """
+
+    def __init__(self, ch: int, heads: int, context_dim: int, groups: int, self_attention: bool = True):
         super().__init__()
         self.norm = nn.GroupNorm(groups, ch, eps=1e-6)
         self.proj_in = nn.Linear(ch, ch)
-        self.norm1 = nn.LayerNorm(ch)
-        self.attn1 = MultiHeadAttention(ch, heads)
+        self.norm1 = nn.LayerNorm(ch) if self_attention else None
+        self.attn1 = MultiHeadAttention(ch, heads) if self_attention else None
         self.norm2 = nn.LayerNorm(ch)
         self.attn2 = MultiHeadAttention(ch, heads, context_dim)
         self.norm3 = nn.LayerNorm(ch)
@@ -39,7 +43,8 @@ class SpatialTransformer(nn.Module):
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         t = self.proj_in(to_tokens(self.norm(x)))
-        t = t + self.attn1(self.norm1(t))
+        if self.attn1 is not None:
+            t = t + self.attn1(self.norm1(t))
         t = t + self.attn2(self.norm2(t), context)
         t = t + self.ff(self.norm3(t))
         return x + to_grid(self.proj_out(t), h, w)
@@ -56,21 +61,21 @@ class UNet(nn.Module):
         self.time_embedding = nn.Sequential(nn.Linear(ch[0], temb), nn.SiLU(), nn.Linear(temb, temb))
         self.conv_in = nn.Conv2d(cfg.latent_channels, ch[0], 3, padding=1)
 
-        def transformer(c: int) -> SpatialTransformer:
-            return SpatialTransformer(c, cfg.heads, cfg.cross_attention_dim, cfg.groups)
+        def transformer(level: int) -> SpatialTransformer:
+            return SpatialTransformer(ch[level], cfg.heads, cfg.cross_attention_dim, cfg.groups, level >= cfg.self_attention_from_level)
 
         self.down_res = nn.ModuleList(ResnetBlock(ch[max(i - 1, 0)], c, cfg.groups, temb) for i, c in enumerate(ch))
-        self.down_attn = nn.ModuleList(transformer(c) for c in ch)
+        self.down_attn = nn.ModuleList(transformer(i) for i in range(len(ch)))
         self.downsamplers = nn.ModuleList(Downsample(c) for c in ch[:-1])
         self.mid_res1 = ResnetBlock(ch[-1], ch[-1], cfg.groups, temb)
-        self.mid_attn = transformer(ch[-1])
+        self.mid_attn = transformer(len(ch) - 1)
         self.mid_res2 = ResnetBlock(ch[-1], ch[-1], cfg.groups, temb)
         # Up path, deepest level first; each block takes the level's skip connection concatenated.
         self.up_res = nn.ModuleList(
             ResnetBlock(ch[i] + ch[min(i + 1, len(ch) - 1)] if i < len(ch) - 1 else 2 * ch[i], ch[i], cfg.groups, temb)
             for i in reversed(range(len(ch)))
         )
-        self.up_attn = nn.ModuleList(transformer(ch[i]) for i in reversed(range(len(ch))))
+        self.up_attn = nn.ModuleList(transformer(i) for i in reversed(range(len(ch))))
         self.upsamplers = nn.ModuleList(Upsample(ch[i]) for i in reversed(range(1, len(ch))))
         self.norm_out = nn.GroupNorm(cfg.groups, ch[0], eps=1e-6)
         self.conv_out = nn.Conv2d(ch[0], cfg.latent_channels, 3, padding=1)

@@ -1,0 +1,126 @@
+"""Last stage of train_all: export the bundles, evaluate them, draw the contact sheet, write the reports."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from ..bundle import BundleSpec, write_bundles
+from ..clip_tokenizer import ClipTokenizer
+from ..export import DEFAULT_TOKENIZER, REPO
+from ..models.fusers import FUSER_KINDS
+from ..models.image_encoder import ImageEncoder
+from ..models.text_encoder import TextEncoder
+from ..models.unet import UNet
+from ..reference_sampler import ReferenceSampler, SamplerSettings
+from ..stack import Stack, build_fuser_for
+from ..world.export_test_split import export_test_split
+from ..world.recipes import split
+from ..world.render import render_recipe
+from .evaluate import evaluate
+
+DEFAULTS = {"scheduler": "ddpm", "num_inference_steps": 50, "guidance_scale": 7.5, "image_guidance_scale": 1.5}
+
+
+def finish(args, cfg, vae, vae_ckpt, clip_ckpt, timings: dict, started: float, log) -> None:
+    t0 = time.time()
+    cfg = type(cfg).from_dict({**cfg.to_dict(), "vae": {**cfg.to_dict()["vae"], "scaling_factor": vae_ckpt["scaling"]}})
+    vae.cfg = cfg.vae
+    te, ie = TextEncoder(cfg.text, clip_ckpt["token_map"]), ImageEncoder(cfg.image)
+    te.load_state_dict(clip_ckpt["text_encoder"])
+    ie.load_state_dict(clip_ckpt["image_encoder"])
+    specs, losses = [], {"autoencoder": vae_ckpt["losses"], "clip": clip_ckpt["losses"], "text_only_unet": torch.load(args.runs / "unet_text.pt")["losses"]}
+    for kind in FUSER_KINDS:
+        ckpt = torch.load(args.runs / f"finetune_{kind}.pt")
+        kind_cfg = type(cfg).from_dict({**cfg.to_dict(), "fuser": {**cfg.to_dict()["fuser"], "kind": kind}})
+        unet, fuser = UNet(kind_cfg.unet), build_fuser_for(kind_cfg)
+        unet.load_state_dict(ckpt["unet"])
+        fuser.load_state_dict(ckpt["fuser"])
+        losses[kind] = ckpt["losses"]
+        specs.append(BundleSpec(name=kind, fuser_kind=kind, unet=unet.eval(), fuser=fuser.eval(), image_guidance=kind != "baseline",
+                                defaults=dict(DEFAULTS), provenance={"weights": "trained", "recipe_world_seed": 0, "finetune_losses": ckpt["losses"]}))
+    shared = Stack(config=cfg, text_encoder=te.eval(), image_encoder=ie.eval(), vae=vae.eval(), unet=specs[0].unet, fuser=specs[0].fuser)
+    written = write_bundles(args.out, shared, specs, DEFAULT_TOKENIZER, {"created_by": "stepframe_train.train_all", "options": {k: getattr(args, k) for k in ("recipes", "vae_steps", "clip_steps", "unet_steps", "finetune_steps", "style_weight")}})
+    log(f"exported {len(written)} bundles to {args.out}")
+    export_test_split(REPO / "training" / "world_test")
+
+    tokenizer = ClipTokenizer.load(DEFAULT_TOKENIZER)
+    samplers = {s.name: ReferenceSampler(shared, s, tokenizer, image_guidance=s.image_guidance) for s in specs}
+    settings = {name: SamplerSettings(num_inference_steps=50, guidance_scale=7.5, seed=1) for name in samplers}
+    recipes = split("test")[: args.eval_recipes]
+    with torch.no_grad():
+        metrics, generated = evaluate(samplers, vae, recipes, settings)
+    timings["export + evaluate"] = round(time.time() - t0, 1)
+    wall = time.time() - started
+    log(json.dumps(metrics, indent=1))
+    sheet = contact_sheet(recipes[:4], generated)
+    sheet.save(REPO / "docs" / "contact-sheet-trained.png")
+    report = {"wall_seconds": round(wall), "timings": timings, "losses": losses, "metrics": metrics, "eval_recipes": len(recipes), "scaling_factor": vae_ckpt["scaling"]}
+    (args.out / "training-report.json").write_text(json.dumps(report, indent=1) + "\n")
+    write_models_readme(args.out / "README.md", report)
+    log(f"done in {wall / 60:.1f} min")
+
+
+def contact_sheet(recipes, generated: dict) -> Image.Image:
+    """Per recipe: the reference row, then one row per fuser; every row starts from the reference's first frame."""
+    tile, label_w = 64, 118
+    rows: list[tuple[str, list[np.ndarray]]] = []
+    for recipe in recipes:
+        reference = render_recipe(recipe)
+        rows.append((f"#{recipe.recipe_id} reference", list(reference)))
+        for name in generated:
+            rows.append((f"  {name}", [reference[0], *generated[name][recipe.recipe_id]]))
+        rows.append(("", []))
+    width = label_w + 8 * tile
+    sheet = Image.new("RGB", (width, len(rows) * (tile + 2)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, (label, frames) in enumerate(rows):
+        y = r * (tile + 2)
+        draw.text((4, y + tile // 2 - 6), label, fill=(20, 20, 20))
+        for c, frame in enumerate(frames):
+            sheet.paste(Image.fromarray(frame), (label_w + c * tile, y))
+    return sheet.resize((sheet.width * 2, sheet.height * 2), Image.NEAREST)
+
+
+def write_models_readme(path: Path, report: dict) -> None:
+    m = report["metrics"]
+    lines = [
+        "# Trained bundles",
+        "",
+        "Six bundles (one per fuser of the paper) trained on the synthetic recipe world, sharing one text encoder,",
+        "image encoder and autoencoder (in `shared/`); each has its own fine-tuned UNet and fuser.",
+        "",
+        "Retrain everything from scratch (CPU, 2 cores):",
+        "",
+        "```",
+        "cd training && /usr/bin/python3 -m stepframe_train.train_all --out ../models",
+        "```",
+        "",
+        f"Wall time of the run that produced these files: **{report['wall_seconds'] / 60:.0f} min** ({', '.join(f'{k} {v / 60:.1f} min' for k, v in report['timings'].items())}).",
+        "Seeds: recipe world 0; autoencoder 11, CLIP 12, text-only UNet 13, fine-tuning 14 (`STAGE_SEEDS` in train_all.py); sampling seed 1.",
+        f"VAE scaling factor (1/std of the latents): {report['scaling_factor']:.4f}.",
+        "",
+        "## Final losses (exponential moving averages at the last step)",
+        "",
+        "| stage | losses |",
+        "| --- | --- |",
+        *[f"| {k} | {', '.join(f'{n} {v:.4f}' for n, v in l.items())} |" for k, l in report["losses"].items()],
+        "",
+        f"## Quality on the test split ({report['eval_recipes']} recipes)",
+        "",
+        "Reference sampler, 50 DDPM steps, guidance 7.5 (the bundles' defaults). Each sequence starts from the",
+        "reference's first frame and generates the remaining steps, each conditioned on the previous generated frame.",
+        "Text probe: the step's new ingredient colour covers at least half as many pixels as in the autoencoder's",
+        "reconstruction of the reference. Style error: mean colour distance of table and vessel rim (RGB, lower is better).",
+        "",
+        "| row | text probe pass | style error | PSNR (dB) | frames |",
+        "| --- | --- | --- | --- | --- |",
+        *[f"| {name} | {v['text_probe_pass'] * 100:.1f}% ({v['probed_steps']} steps) | {v['style_error']:.1f} | {v['psnr']:.2f} | {v['frames']} |" for name, v in m.items()],
+        "",
+        "The contact sheet is docs/contact-sheet-trained.png.",
+    ]
+    path.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,196 @@
+"""One function per training stage. Each takes the previous stages' weights and returns its own."""
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..config import StackConfig
+from ..models.image_encoder import ImageEncoder
+from ..models.text_encoder import TextEncoder
+from ..models.unet import UNet
+from ..models.vae import AutoencoderKL
+from ..stack import build_fuser_for
+from .data import WorldTensors, to_clip, to_unit
+
+Log = Callable[[str], None]
+
+
+def _cosine(step: int, total: int, base: float, warmup: int = 100) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    return base * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def train_vae(cfg: StackConfig, data: WorldTensors, steps: int, batch: int, log: Log, seed: int) -> tuple[AutoencoderKL, float, dict]:
+    """L1 + L2 reconstruction with a small KL term; returns the model, its scaling factor and final losses."""
+    torch.manual_seed(seed)
+    vae = AutoencoderKL(cfg.vae)
+    opt = torch.optim.AdamW(vae.parameters(), lr=1e-3, weight_decay=0.0)
+    g = torch.Generator().manual_seed(seed)
+    started, recon_avg = time.time(), 0.0
+    for step in range(steps):
+        _set_lr(opt, _cosine(step, steps, 1e-3))
+        x = to_unit(data.frames[torch.randint(len(data.frames), (batch,), generator=g)])
+        mean, logvar = vae.encode(x)
+        z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+        recon = vae.decoder(z)
+        kl = 0.5 * torch.mean(mean**2 + logvar.exp() - 1 - logvar)
+        recon_loss = F.l1_loss(recon, x) + F.mse_loss(recon, x)
+        loss = recon_loss + 1e-6 * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        recon_avg = 0.98 * recon_avg + 0.02 * recon_loss.item() if step else recon_loss.item()
+        if step % 250 == 0 or step == steps - 1:
+            log(f"vae step {step}/{steps} recon {recon_avg:.4f} kl {kl.item():.3f} ({time.time() - started:.0f}s)")
+    vae.eval()
+    with torch.no_grad():
+        means = torch.cat([vae.encode(to_unit(data.frames[i : i + 256]))[0] for i in range(0, min(len(data.frames), 4096), 256)])
+    scaling = float(1.0 / means.std())
+    return vae, scaling, {"recon": recon_avg}
+
+
+class ClipHeads(torch.nn.Module):
+    """Projection heads and temperature used only for contrastive training."""
+
+    def __init__(self, text_width: int, image_width: int, dim: int = 64):
+        super().__init__()
+        self.text_proj = torch.nn.Linear(text_width, dim, bias=False)
+        self.image_proj = torch.nn.Linear(image_width, dim, bias=False)
+        self.logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+
+
+def train_clip(cfg: StackConfig, data: WorldTensors, token_map: torch.Tensor, steps: int, batch: int, log: Log, seed: int) -> tuple[TextEncoder, ImageEncoder, dict]:
+    """CLIP's symmetric InfoNCE on (step text, step image) pairs; identical texts count as positives."""
+    torch.manual_seed(seed)
+    text_encoder, image_encoder = TextEncoder(cfg.text, token_map), ImageEncoder(cfg.image)
+    heads = ClipHeads(cfg.text.width, cfg.image.width)
+    params = list(text_encoder.parameters()) + list(image_encoder.parameters()) + list(heads.parameters())
+    opt = torch.optim.AdamW(params, lr=5e-4, weight_decay=0.05)
+    g = torch.Generator().manual_seed(seed)
+    started, loss_avg = time.time(), 0.0
+    for step in range(steps):
+        _set_lr(opt, _cosine(step, steps, 5e-4))
+        idx = torch.randint(len(data.frames), (batch,), generator=g)
+        text_idx = data.text_index[idx]
+        _, tp = text_encoder(data.text_ids[text_idx])
+        _, ip = image_encoder(to_clip(data.frames[idx]))
+        t = F.normalize(heads.text_proj(tp), dim=-1)
+        i = F.normalize(heads.image_proj(ip), dim=-1)
+        logits = heads.logit_scale.exp().clamp(max=100) * i @ t.T
+        same_text = (text_idx[:, None] == text_idx[None, :]).float()
+        targets = same_text / same_text.sum(dim=1, keepdim=True)
+        loss = 0.5 * (torch.sum(-targets * F.log_softmax(logits, dim=1), dim=1).mean() + torch.sum(-targets.T * F.log_softmax(logits.T, dim=1), dim=1).mean())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_avg = 0.98 * loss_avg + 0.02 * loss.item() if step else loss.item()
+        if step % 250 == 0 or step == steps - 1:
+            log(f"clip step {step}/{steps} loss {loss_avg:.4f} ({time.time() - started:.0f}s)")
+    return text_encoder.eval(), image_encoder.eval(), {"contrastive": loss_avg}
+
+
+def sd_alphas_cumprod() -> torch.Tensor:
+    betas = torch.linspace(0.00085**0.5, 0.012**0.5, 1000, dtype=torch.float32) ** 2
+    return torch.cumprod(1 - betas, dim=0)
+
+
+@torch.no_grad()
+def encode_all(vae: AutoencoderKL, scaling: float, text_encoder: TextEncoder, image_encoder: ImageEncoder, data: WorldTensors) -> dict:
+    """Frozen encoders run once: latents, text encodings per unique text, image encodings per frame."""
+    latents = torch.cat([vae.encode(to_unit(data.frames[i : i + 256]))[0] for i in range(0, len(data.frames), 256)]) * scaling
+    th, tp = text_encoder(data.text_ids)
+    empty_h, empty_p = text_encoder(data.text_ids.new_tensor([[49406] + [49407] * 76]))
+    ih, ip = zip(*[image_encoder(to_clip(data.frames[i : i + 256])) for i in range(0, len(data.frames), 256)])
+    return {"latents": latents, "text_hidden": th, "text_pooled": tp, "empty_hidden": empty_h, "empty_pooled": empty_p,
+            "image_hidden": torch.cat(ih), "image_pooled": torch.cat(ip)}
+
+
+def train_unet(
+    cfg: StackConfig,
+    data: WorldTensors,
+    encoded: dict,
+    steps: int,
+    batch: int,
+    log: Log,
+    seed: int,
+    unet: UNet | None = None,
+    fuser_kind: str = "baseline",
+    lr: float = 5e-4,
+    text_dropout: float = 0.1,
+    image_dropout: float = 0.1,
+    style_weight: float = 0.0,
+) -> tuple[UNet, torch.nn.Module, dict]:
+    """The denoising objective (ε-prediction, SD's schedule) plus the paper's style term.
+
+    Text and image conditions are dropped independently (InstructPix2Pix), so text and image
+    guidance scales can be set separately at sampling time. The style term is an L2 loss between
+    the predicted clean image and the previous step's image, computed on latents (decoding every
+    training step would triple its cost) and weighted by ᾱ_t so that near-pure-noise steps, whose
+    x̂₀ is a blur, do not dominate it.
+    """
+    torch.manual_seed(seed)
+    cfg = StackConfig.from_dict({**cfg.to_dict(), "fuser": {**cfg.fuser.__dict__, "kind": fuser_kind}})
+    unet = unet if unet is not None else UNet(cfg.unet)
+    fuser = build_fuser_for(cfg)
+    fuser.start_from_text()
+    params = list(unet.parameters()) + list(fuser.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    ema = [p.detach().clone() for p in params]
+    acp = sd_alphas_cumprod()
+    g = torch.Generator().manual_seed(seed)
+    lat, prev = encoded["latents"], data.previous
+    zero_ih = torch.zeros_like(encoded["image_hidden"][:1])
+    zero_ip = torch.zeros_like(encoded["image_pooled"][:1])
+    started, loss_avg, style_avg = time.time(), 0.0, 0.0
+    for step in range(steps):
+        _set_lr(opt, _cosine(step, steps, lr))
+        idx = torch.randint(len(lat), (batch,), generator=g)
+        x0 = lat[idx]
+        ti = data.text_index[idx]
+        drop_text = torch.rand(batch, generator=g) < text_dropout
+        th = torch.where(drop_text[:, None, None], encoded["empty_hidden"], encoded["text_hidden"][ti])
+        tp = torch.where(drop_text[:, None], encoded["empty_pooled"], encoded["text_pooled"][ti])
+        p = prev[idx]
+        has_prev = (p >= 0) & ~(torch.rand(batch, generator=g) < image_dropout)
+        safe = p.clamp(min=0)
+        ih = torch.where(has_prev[:, None, None], encoded["image_hidden"][safe], zero_ih)
+        ip = torch.where(has_prev[:, None], encoded["image_pooled"][safe], zero_ip)
+        cond = fuser(th, tp, ih, ip)
+        t = torch.randint(0, 1000, (batch,), generator=g)
+        a = acp[t].view(-1, 1, 1, 1)
+        noise = torch.randn(x0.shape, generator=g)
+        xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        eps = unet(xt, t, cond)
+        loss = F.mse_loss(eps, noise)
+        style = torch.tensor(0.0)
+        if style_weight > 0 and bool((p >= 0).any()):
+            x0_pred = (xt - (1 - a).sqrt() * eps) / a.sqrt()
+            per_row = ((x0_pred - lat[safe]) ** 2).mean(dim=(1, 2, 3)) * acp[t]
+            style = (per_row * (p >= 0)).sum() / (p >= 0).sum()
+            loss = loss + style_weight * style
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        with torch.no_grad():
+            decay = min(0.999, (1 + step) / (10 + step))
+            for e, q in zip(ema, params):
+                e.mul_(decay).add_(q.detach(), alpha=1 - decay)
+        loss_avg = 0.98 * loss_avg + 0.02 * loss.item() if step else loss.item()
+        style_avg = 0.98 * style_avg + 0.02 * style.item() if step else style.item()
+        if step % 250 == 0 or step == steps - 1:
+            log(f"unet[{fuser_kind}] step {step}/{steps} loss {loss_avg:.4f} style {style_avg:.4f} ({time.time() - started:.0f}s)")
+    with torch.no_grad():
+        for e, q in zip(ema, params):
+            q.copy_(e)
+    return unet.eval(), fuser.eval(), {"denoise": loss_avg, "style": style_avg}

@@ -1,0 +1,135 @@
+"""Retrains every model from scratch on the recipe world and exports the six bundles into models/.
+
+    cd training && /usr/bin/python3 -m stepframe_train.train_all --out ../models
+
+Stages (two single-threaded jobs run side by side where stages are independent; on 2 cores that
+gives 2-3x the throughput of one job on two threads):
+  1. autoencoder  ||  CLIP text and image encoders (contrastive)
+  2. frozen encoders encode the training set once
+  3. a text-only UNet, the shared starting point of every fuser
+  4. six fine-tunings (UNet + fuser): baseline, concatenation, text_pooling, image_pooling,
+     attend_to_image, attend_to_text, two at a time
+  5. export, evaluation on the test split, contact sheet, models/README.md
+Seeds are fixed, so a rerun retrains the same models (up to float summation order).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .config import default_stack
+from .export import DEFAULT_TOKENIZER, REPO, world_token_map
+from .models.fusers import FUSER_KINDS
+
+STAGE_SEEDS = {"vae": 11, "clip": 12, "unet": 13, "finetune": 14}
+
+
+def _log(path: Path):
+    def log(message: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {message}"
+        print(line, flush=True)
+        with path.open("a") as f:
+            f.write(line + "\n")
+    return log
+
+
+def _job(args: tuple) -> None:
+    """One stage in a worker process with one thread."""
+    stage, runs, options = args
+    torch.set_num_threads(1)
+    from .train import stages
+    from .train.data import load_split
+
+    log = _log(runs / f"{stage}.log")
+    cfg = default_stack("baseline")
+    data = load_split("train", limit=options["recipes"])
+    if stage == "vae":
+        vae, scaling, losses = stages.train_vae(cfg, data, options["vae_steps"], 16, log, STAGE_SEEDS["vae"])
+        torch.save({"vae": vae.state_dict(), "scaling": scaling, "losses": losses}, runs / "vae.pt")
+    elif stage == "clip":
+        token_map = world_token_map(DEFAULT_TOKENIZER, cfg.text.embedding_rows)
+        te, ie, losses = stages.train_clip(cfg, data, token_map, options["clip_steps"], 128, log, STAGE_SEEDS["clip"])
+        torch.save({"text_encoder": te.state_dict(), "image_encoder": ie.state_dict(), "token_map": token_map, "losses": losses}, runs / "clip.pt")
+    elif stage.startswith("finetune:"):
+        kind = stage.split(":", 1)[1]
+        encoded = torch.load(runs / "encoded.pt")
+        from .models.unet import UNet
+
+        unet = UNet(cfg.unet)
+        unet.load_state_dict(torch.load(runs / "unet_text.pt")["unet"])
+        unet, fuser, losses = stages.train_unet(cfg, data, encoded, options["finetune_steps"], 32, log, STAGE_SEEDS["finetune"], unet=unet,
+                                                fuser_kind=kind, lr=2e-4, style_weight=options["style_weight"])
+        torch.save({"unet": unet.state_dict(), "fuser": fuser.state_dict(), "losses": losses}, runs / f"finetune_{kind}.pt")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=REPO / "models")
+    parser.add_argument("--runs", type=Path, default=REPO / "training" / "runs")
+    parser.add_argument("--recipes", type=int, default=2500, help="training recipes (of 6000 in the split)")
+    parser.add_argument("--vae-steps", type=int, default=1800)
+    parser.add_argument("--clip-steps", type=int, default=1200)
+    parser.add_argument("--unet-steps", type=int, default=3000)
+    parser.add_argument("--finetune-steps", type=int, default=1500)
+    parser.add_argument("--style-weight", type=float, default=0.05, help="weight of the paper's style-consistency term")
+    parser.add_argument("--eval-recipes", type=int, default=24)
+    parser.add_argument("--skip-to", choices=("encode", "unet", "finetune", "export"), default=None, help="reuse earlier stages' files in --runs")
+    args = parser.parse_args(argv)
+    args.runs.mkdir(parents=True, exist_ok=True)
+    log = _log(args.runs / "train_all.log")
+    options = {k: getattr(args, k) for k in ("recipes", "vae_steps", "clip_steps", "unet_steps", "finetune_steps", "style_weight")}
+    started = time.time()
+    timings: dict[str, float] = {}
+    order = ["first", "encode", "unet", "finetune", "export"]
+    skip = order.index(args.skip_to) if args.skip_to else 0
+    ctx = mp.get_context("spawn")
+
+    def timed(name: str, fn) -> None:
+        t0 = time.time()
+        fn()
+        timings[name] = round(time.time() - t0, 1)
+        log(f"stage {name} took {timings[name]:.0f}s")
+
+    if skip <= 0:
+        timed("autoencoder || clip", lambda: ctx.Pool(2).map(_job, [("vae", args.runs, options), ("clip", args.runs, options)]))
+    torch.set_num_threads(2)
+    from .train import stages
+    from .train.data import load_split
+    from .models.image_encoder import ImageEncoder
+    from .models.text_encoder import TextEncoder
+    from .models.unet import UNet
+    from .models.vae import AutoencoderKL
+
+    cfg = default_stack("baseline")
+    vae_ckpt, clip_ckpt = torch.load(args.runs / "vae.pt"), torch.load(args.runs / "clip.pt")
+    vae = AutoencoderKL(cfg.vae)
+    vae.load_state_dict(vae_ckpt["vae"])
+    te, ie = TextEncoder(cfg.text, clip_ckpt["token_map"]), ImageEncoder(cfg.image)
+    te.load_state_dict(clip_ckpt["text_encoder"])
+    ie.load_state_dict(clip_ckpt["image_encoder"])
+    vae.eval(), te.eval(), ie.eval()
+    data = load_split("train", limit=args.recipes)
+    if skip <= 1:
+        timed("encode", lambda: torch.save(stages.encode_all(vae, vae_ckpt["scaling"], te, ie, data), args.runs / "encoded.pt"))
+    if skip <= 2:
+        def pretrain() -> None:
+            encoded = torch.load(args.runs / "encoded.pt")
+            unet, _, losses = stages.train_unet(cfg, data, encoded, args.unet_steps, 32, log, STAGE_SEEDS["unet"], fuser_kind="baseline", image_dropout=1.0)
+            torch.save({"unet": unet.state_dict(), "losses": losses}, args.runs / "unet_text.pt")
+        timed("text-only unet", pretrain)
+    if skip <= 3:
+        timed("fine-tune six fusers", lambda: ctx.Pool(2).map(_job, [(f"finetune:{k}", args.runs, options) for k in FUSER_KINDS]))
+
+    from .train.finish import finish
+    finish(args, cfg, vae, vae_ckpt, clip_ckpt, timings, started, log)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

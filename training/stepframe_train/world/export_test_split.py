@@ -1,0 +1,29 @@
+"""Writes the test split as files (recipes.json with step texts, and reference PNGs) for evaluation without Python."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PIL import Image
+
+from .recipes import split
+from .render import recipe_style, render_recipe
+
+
+def export_test_split(out: Path, seed: int = 0) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for recipe in split("test", seed):
+        frames = render_recipe(recipe)
+        files = []
+        for i, frame in enumerate(frames):
+            name = f"{recipe.recipe_id:05d}-{i + 1:02d}.png"
+            Image.fromarray(frame).save(out / name, optimize=True)
+            files.append(name)
+        style = recipe_style(recipe)
+        entries.append({
+            "recipe_id": recipe.recipe_id,
+            "steps": [{"text": s.text, "action": s.action, "subject": s.subject, "image": f} for s, f in zip(recipe.steps, files)],
+            "style": {"table": style.table, "vessel": style.vessel, "shape": style.shape, "light_gain": round(style.light_gain, 4)},
+        })
+    (out / "recipes.json").write_text(json.dumps({"seed": seed, "recipes": entries}, indent=1) + "\n")

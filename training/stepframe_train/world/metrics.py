@@ -1,0 +1,71 @@
+"""Automatic checks of generated frames against the world's ground truth.
+
+- Text faithfulness: the colour the step introduces (the added or chopped vegetable, the sprinkle)
+  must cover at least half as many pixels of its region (vessel or board) as it does in the
+  autoencoder's reconstruction of the reference frame: a fair bar, since no generated image can be
+  sharper than what the autoencoder can represent.
+- Style error: the mean colour of the table and of the vessel's rim vs the reference frame (RGB, 0-255).
+- PSNR vs the reference frame.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .recipes import SPRINKLES, VEGETABLES, Recipe, Step
+from .render import BOARD, recipe_style, table_mask, vessel_masks
+
+_x0, _y0, _x1, _y1 = BOARD
+BOARD_MASK = np.zeros((64, 64), bool)
+BOARD_MASK[_y0 : _y1 + 1, _x0 : _x1 + 1] = True
+
+
+def _chroma(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    f = img.astype(np.float32) + 1.0
+    total = f.sum(-1, keepdims=True)
+    return f / total, total[..., 0] / 3.0
+
+
+def colour_count(img: np.ndarray, rgb: tuple[int, int, int], region: np.ndarray) -> int:
+    """Pixels in `region` whose chromaticity is near `rgb`'s and brightness within lighting range."""
+    chroma, brightness = _chroma(img)
+    target = np.array(rgb, np.float32) + 1.0
+    target_chroma, target_brightness = target / target.sum(), target.sum() / 3.0
+    near = np.linalg.norm(chroma - target_chroma, axis=-1) < 0.045
+    lit = (brightness > target_brightness * 0.55) & (brightness < target_brightness * 1.45 + 10)
+    return int((near & lit & region).sum())
+
+
+def probe_target(recipe: Recipe, step: Step) -> tuple[tuple[int, int, int], np.ndarray] | None:
+    """The colour a step must show and where, or None for steps that introduce no colour (stir, bake)."""
+    inside, _ = vessel_masks(recipe_style(recipe).shape)
+    if step.action == "add":
+        return VEGETABLES[step.subject], inside
+    if step.action == "chop":
+        return VEGETABLES[step.subject], BOARD_MASK
+    if step.action == "sprinkle":
+        return SPRINKLES[step.subject], inside
+    return None
+
+
+def text_probe(recipe: Recipe, step: Step, generated: np.ndarray, reference_recon: np.ndarray) -> bool | None:
+    target = probe_target(recipe, step)
+    if target is None:
+        return None
+    rgb, region = target
+    expected = colour_count(reference_recon, rgb, region)
+    return colour_count(generated, rgb, region) >= max(6, 0.5 * expected)
+
+
+def style_error(recipe: Recipe, generated: np.ndarray, reference: np.ndarray) -> float:
+    """Mean over (table, vessel rim) of the distance between mean colours, masks from the reference's style."""
+    shape = recipe_style(recipe).shape
+    _, rim = vessel_masks(shape)
+    errors = []
+    for mask in (table_mask(shape), rim):
+        errors.append(float(np.linalg.norm(generated[mask].astype(np.float32).mean(0) - reference[mask].astype(np.float32).mean(0))))
+    return float(np.mean(errors))
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
