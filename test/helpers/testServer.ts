@@ -1,7 +1,6 @@
-import * as grpc from '@grpc/grpc-js';
-
 import { StepframeClient } from '../../clients/typescript/stepframeClient.js';
 import { type Config, parseConfig } from '../../src/server/config.js';
+import { checkHealth } from '../../src/server/healthProbe.js';
 import { createLogger } from '../../src/server/logger.js';
 import { type RunningServer, type StartOptions, startServer } from '../../src/server/stepframeServer.js';
 import { FIXTURE_BUNDLES } from './paths.js';
@@ -38,30 +37,5 @@ export async function startTestServer(
 }
 
 export function healthStatus(address: string, service = ''): Promise<string> {
-  const Client = grpc.makeGenericClientConstructor({}, 'Health');
-  const client = new Client(address, grpc.credentials.createInsecure());
-  return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(
-      '/grpc.health.v1.Health/Check',
-      (req: { service: string }) => encodeHealthRequest(req.service),
-      (buf: Buffer) => decodeHealthResponse(buf),
-      { service },
-      (error: grpc.ServiceError | null, value?: string) => {
-        client.close();
-        if (error) reject(error);
-        else resolve(value!);
-      },
-    );
-  });
-}
-
-// grpc.health.v1 messages by hand: HealthCheckRequest{1: service}, HealthCheckResponse{1: status enum}.
-function encodeHealthRequest(service: string): Buffer {
-  const bytes = Buffer.from(service, 'utf8');
-  return bytes.length ? Buffer.concat([Buffer.from([0x0a, bytes.length]), bytes]) : Buffer.alloc(0);
-}
-
-function decodeHealthResponse(buf: Buffer): string {
-  const status = buf.length >= 2 && buf[0] === 0x08 ? buf[1] : 0;
-  return ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'][status] ?? String(status);
+  return checkHealth(address, service);
 }

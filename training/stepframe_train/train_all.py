@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import sys
 import time
 from pathlib import Path
@@ -73,10 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "models")
     parser.add_argument("--runs", type=Path, default=REPO / "training" / "runs")
     parser.add_argument("--recipes", type=int, default=2500, help="training recipes (of 6000 in the split)")
-    parser.add_argument("--vae-steps", type=int, default=1800)
+    parser.add_argument("--vae-steps", type=int, default=1400)
     parser.add_argument("--clip-steps", type=int, default=1200)
     parser.add_argument("--unet-steps", type=int, default=3000)
-    parser.add_argument("--finetune-steps", type=int, default=1500)
+    parser.add_argument("--finetune-steps", type=int, default=1200)
     parser.add_argument("--style-weight", type=float, default=0.05, help="weight of the paper's style-consistency term")
     parser.add_argument("--eval-recipes", type=int, default=24)
     parser.add_argument("--skip-to", choices=("encode", "unet", "finetune", "export"), default=None, help="reuse earlier stages' files in --runs")
@@ -89,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     order = ["first", "encode", "unet", "finetune", "export"]
     skip = order.index(args.skip_to) if args.skip_to else 0
     ctx = mp.get_context("spawn")
+    # Workers run one thread each; OpenBLAS's own pool would otherwise spin on the other core.
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
 
     def timed(name: str, fn) -> None:
         t0 = time.time()
