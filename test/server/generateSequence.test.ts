@@ -128,12 +128,15 @@ describe('GenerateSequence over real gRPC', () => {
     assert.equal(rest, 16); // 15 more images and the summary: nothing was lost
   });
 
-  test('reflection lists the service', async (t) => {
+  test('reflection lists the service and describes it (what grpcurl list and describe use)', async (t) => {
     const { address } = await startTestServer(t);
-    const { listServices } = await import('../helpers/reflectionClient.js');
+    const { listServices, fileContainingSymbol } = await import('../helpers/reflectionClient.js');
     const services = await listServices(address);
     assert.ok(services.includes('stepframe.v1.SequenceService'), services.join(', '));
     assert.ok(services.includes('grpc.health.v1.Health'), services.join(', '));
+    const files = await fileContainingSymbol(address, 'stepframe.v1.SequenceService');
+    const descriptor = Buffer.concat(files).toString('latin1');
+    for (const name of ['stepframe/v1/sequence_service.proto', 'GenerateSequence', 'GenerateSequenceRequest', 'StepImage']) assert.ok(descriptor.includes(name), name);
   });
 
   test('health is NOT_SERVING while loading, SERVING when loaded, NOT_SERVING while draining', async (t) => {

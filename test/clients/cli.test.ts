@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { promisify } from 'node:util';
+
+import sharp from 'sharp';
+
+import { REPO_ROOT } from '../helpers/paths.js';
+import { startTestServer } from '../helpers/testServer.js';
+
+const CLI = join(REPO_ROOT, 'dist', 'clients', 'typescript', 'cli.js');
+const run = promisify(execFile);
+
+describe('stepframe CLI', () => {
+  test('generate writes one PNG per step and a contact sheet with every step side by side', async (t) => {
+    const { address } = await startTestServer(t);
+    const out = mkdtempSync(join(tmpdir(), 'stepframe-cli-'));
+    t.after(() => rmSync(out, { recursive: true, force: true }));
+    const { stdout } = await run(process.execPath, [CLI, 'generate', 'chop the onions', 'fry the onions', 'add the tomatoes', '--address', address, '--out', out, '--seed', '9', '--inference-steps', '2']);
+    assert.match(stdout, /3 images from attend_to_image \(seed 9, ddpm, 2 steps\)/);
+    assert.deepEqual(readdirSync(out).sort(), ['contact-sheet.png', 'step-01.png', 'step-02.png', 'step-03.png']);
+    const sheet = await sharp(join(out, 'contact-sheet.png')).metadata();
+    assert.ok(sheet.width! > 3 * 192, `sheet is ${sheet.width} wide`);
+  });
+
+  test('--steps-file reads one step per line', async (t) => {
+    const { address } = await startTestServer(t);
+    const out = mkdtempSync(join(tmpdir(), 'stepframe-cli-'));
+    t.after(() => rmSync(out, { recursive: true, force: true }));
+    writeFileSync(join(out, 'recipe.txt'), 'boil the rice\n\nadd the peas\n');
+    await run(process.execPath, [CLI, 'generate', '--steps-file', join(out, 'recipe.txt'), '--address', address, '--out', join(out, 'images'), '--inference-steps', '2']);
+    assert.deepEqual(readdirSync(join(out, 'images')).sort(), ['contact-sheet.png', 'step-01.png', 'step-02.png']);
+  });
+
+  test('a server error is reported with its message and a non-zero exit', async (t) => {
+    const { address } = await startTestServer(t);
+    await assert.rejects(run(process.execPath, [CLI, 'generate', 'stir', '--address', address, '--model', 'nope']), (error: { code: number; stderr: string }) => {
+      assert.equal(error.code, 1);
+      assert.match(error.stderr, /model: unknown model "nope"/);
+      return true;
+    });
+  });
+});
