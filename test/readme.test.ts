@@ -9,8 +9,13 @@ import { REPO_ROOT } from './helpers/paths.js';
 const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
 const ci = readFileSync(join(REPO_ROOT, '.ci', 'run'), 'utf8');
 
-test('the README configuration table lists every flag with its variable', () => {
-  for (const option of OPTIONS) assert.ok(readme.includes(`| \`--${option.flag}\` | \`${option.env}\` |`), option.flag);
+test('the README and docs/configuration.md list every flag with its variable', () => {
+  const doc = readFileSync(join(REPO_ROOT, 'docs', 'configuration.md'), 'utf8');
+  for (const option of OPTIONS) {
+    const row = `| \`--${option.flag}\` | \`${option.env}\` |`;
+    assert.ok(readme.includes(row), `README: ${option.flag}`);
+    assert.ok(doc.includes(row), `docs/configuration.md: ${option.flag}`);
+  }
 });
 
 test('the README quickstart commands are the ones CI and package.json use', () => {

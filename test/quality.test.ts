@@ -1,0 +1,91 @@
+/**
+ * The quality floor of the trained bundles, checked on a small subset of the test split through
+ * the real engine (ONNX Runtime), scored by training/'s metrics. The full-split figures are in
+ * models/README.md.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+
+import * as ort from 'onnxruntime-node';
+
+import { Engine } from '../src/pipeline/engine.js';
+import { type RgbImage, decodeImage, encodeImage, vaeOutputToRgb } from '../src/pipeline/rgbImage.js';
+import { TEST_SESSION_SETTINGS } from './helpers/engineSettings.js';
+import { REPO_ROOT } from './helpers/paths.js';
+import { collect, sequenceRequest } from './helpers/testEngine.js';
+
+const MODELS = join(REPO_ROOT, 'models');
+const TEST_SPLIT = join(REPO_ROOT, 'training', 'world_test');
+const trained = existsSync(join(MODELS, 'attend_to_image', 'stepframe.json')) && existsSync(join(TEST_SPLIT, 'recipes.json'));
+const hasTorch = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+const skip = !trained ? 'skipped: no trained bundles in models/' : !hasTorch ? 'skipped: the scorer needs Debian python3-torch (.ci/run installs it)' : false;
+const RECIPES = 8;
+
+interface TestRecipe {
+  recipe_id: number;
+  steps: { text: string; image: string }[];
+}
+
+/** The autoencoder's round trip of a reference frame, which the text probe counts against. */
+async function reconstruct(encoder: ort.InferenceSession, decoder: ort.InferenceSession, image: RgbImage): Promise<RgbImage> {
+  const plane = image.width * image.height;
+  const pixels = new Float32Array(3 * plane);
+  for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) pixels[c * plane + p] = image.data[p * 3 + c] / 127.5 - 1;
+  const { latent_parameters: moments } = await encoder.run({ sample: new ort.Tensor('float32', pixels, [1, 3, image.height, image.width]) });
+  const [, channels2, h, w] = moments.dims;
+  // The posterior mean is already in the decoder's input space (latents before scaling).
+  const mean = (moments.data as Float32Array).slice(0, (channels2 / 2) * h * w);
+  const { sample } = await decoder.run({ latent_sample: new ort.Tensor('float32', mean, [1, channels2 / 2, h, w]) });
+  return vaeOutputToRgb({ data: sample.data as Float32Array, dims: sample.dims });
+}
+
+describe('trained bundles meet the quality floor on a test subset', { skip }, () => {
+  test(`baseline vs attend_to_image on ${RECIPES} test recipes, 50 DDPM steps, guidance 7.5`, async (t) => {
+    const split = JSON.parse(readFileSync(join(TEST_SPLIT, 'recipes.json'), 'utf8')) as { recipes: TestRecipe[] };
+    const recipes = split.recipes.slice(0, RECIPES);
+    const out = mkdtempSync(join(tmpdir(), 'stepframe-quality-'));
+    t.after(() => rmSync(out, { recursive: true, force: true }));
+    const engine = await Engine.create({
+      modelsDir: MODELS,
+      session: TEST_SESSION_SETTINGS,
+      batch: { maxBatch: 16, maxQueueDelayMs: 2 },
+      admission: { maxActiveSequences: 8, maxQueuedSequences: 64 },
+    });
+    t.after(() => engine.dispose());
+    const opts = { executionProviders: ['cpu'], intraOpNumThreads: 1 };
+    const encoder = await ort.InferenceSession.create(join(MODELS, 'shared', 'vae_encoder', 'model.onnx'), opts);
+    const decoder = await ort.InferenceSession.create(join(MODELS, 'shared', 'vae_decoder', 'model.onnx'), opts);
+    mkdirSync(join(out, 'recon'));
+    for (const recipe of recipes) {
+      for (const step of recipe.steps) {
+        const reference = await decodeImage(readFileSync(join(TEST_SPLIT, step.image)));
+        writeFileSync(join(out, 'recon', step.image), await encodeImage(await reconstruct(encoder, decoder, reference), 'png', 100));
+      }
+    }
+    const scores: Record<string, { text_probe_pass: number; style_error: number; psnr: number }> = {};
+    for (const model of ['baseline', 'attend_to_image']) {
+      mkdirSync(join(out, model));
+      await Promise.all(
+        recipes.map(async (recipe) => {
+          const first = await decodeImage(readFileSync(join(TEST_SPLIT, recipe.steps[0].image)));
+          const images = await collect(engine.generate(sequenceRequest({ model, steps: recipe.steps.slice(1).map((s) => s.text), seed: 1n, numInferenceSteps: 50, initImage: first })));
+          images.forEach((image, i) => writeFileSync(join(out, model, recipe.steps[i + 1].image), image.bytes));
+        }),
+      );
+      scores[model] = JSON.parse(
+        execFileSync('/usr/bin/python3', ['-m', 'stepframe_train.world.score', '--test-split', TEST_SPLIT, '--generated', join(out, model), '--reconstructed', join(out, 'recon')], {
+          cwd: join(REPO_ROOT, 'training'),
+          encoding: 'utf8',
+        }),
+      );
+    }
+    t.diagnostic(JSON.stringify(scores));
+    assert.ok(scores.baseline.text_probe_pass >= 0.7, `baseline text probe ${scores.baseline.text_probe_pass}`);
+    assert.ok(scores.attend_to_image.text_probe_pass >= scores.baseline.text_probe_pass - 0.2, `attend_to_image text probe ${scores.attend_to_image.text_probe_pass}`);
+    assert.ok(scores.attend_to_image.style_error <= 0.5 * scores.baseline.style_error, `style error ${scores.attend_to_image.style_error} vs baseline ${scores.baseline.style_error}`);
+  });
+});

@@ -1,0 +1,59 @@
+"""Scores frames generated outside Python (the TypeScript engine) against the exported test split.
+
+    /usr/bin/python3 -m stepframe_train.world.score --test-split ../training/world_test \
+        --generated DIR --reconstructed DIR
+
+Both folders hold PNGs named like the test split's (`<recipe id>-<step>.png`); `reconstructed`
+holds the autoencoder's round trip of the reference frames, which the text probe counts against.
+Prints one JSON object: text probe pass rate, style error and PSNR over the frames present.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .metrics import psnr, style_error, text_probe
+from .recipes import make_recipe
+
+
+def score(test_split: Path, generated: Path, reconstructed: Path) -> dict:
+    meta = json.loads((test_split / "recipes.json").read_text())
+    probes, styles, psnrs = [], [], []
+    for entry in meta["recipes"]:
+        recipe = make_recipe(entry["recipe_id"], meta["seed"])
+        for step, info in zip(recipe.steps, entry["steps"]):
+            candidate = generated / info["image"]
+            if not candidate.exists():
+                continue
+            frame = np.asarray(Image.open(candidate).convert("RGB"))
+            reference = np.asarray(Image.open(test_split / info["image"]).convert("RGB"))
+            recon = np.asarray(Image.open(reconstructed / info["image"]).convert("RGB"))
+            result = text_probe(recipe, step, frame, recon)
+            if result is not None:
+                probes.append(result)
+            styles.append(style_error(recipe, frame, reference))
+            psnrs.append(min(psnr(frame, reference), 60.0))
+    return {
+        "frames": len(styles),
+        "probed_steps": len(probes),
+        "text_probe_pass": float(np.mean(probes)) if probes else None,
+        "style_error": float(np.mean(styles)) if styles else None,
+        "psnr": float(np.mean(psnrs)) if psnrs else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--test-split", type=Path, required=True)
+    parser.add_argument("--generated", type=Path, required=True)
+    parser.add_argument("--reconstructed", type=Path, required=True)
+    args = parser.parse_args()
+    print(json.dumps(score(args.test_split, args.generated, args.reconstructed)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+
+from stepframe_train.world.metrics import colour_count, probe_target, psnr, style_error, text_probe
+from stepframe_train.world.recipes import make_recipe, split
+from stepframe_train.world.render import recipe_style, render, render_recipe
+
+
+def test_recipes_are_deterministic_and_within_3_to_8_steps():
+    a, b = split("val")[:50], split("val")[:50]
+    assert [[s.text for s in r.steps] for r in a] == [[s.text for s in r.steps] for r in b]
+    assert all(3 <= len(r.steps) <= 8 for r in split("train")[:500])
+    assert np.array_equal(render_recipe(a[0]), render_recipe(b[0]))
+
+
+def test_splits_do_not_overlap():
+    ids = [{r.recipe_id for r in split(name)} for name in ("train", "val", "test")]
+    assert not (ids[0] & ids[1]) and not (ids[0] & ids[2]) and not (ids[1] & ids[2])
+
+
+def test_style_is_constant_within_a_recipe_and_never_in_the_text():
+    recipe = make_recipe(6201, 0)
+    style = recipe_style(recipe)
+    frames = render_recipe(recipe)
+    assert all(style_error(recipe, f, frames[0]) < 15 for f in frames)  # only contents and baking change
+    words = " ".join(s.text for s in recipe.steps)
+    assert style.shape not in words
+
+
+def test_each_step_shows_its_effect():
+    recipe = next(r for r in split("train")[:200] if any(s.action == "add" for s in r.steps))
+    frames = render_recipe(recipe)
+    for i, step in enumerate(recipe.steps):
+        target = probe_target(recipe, step)
+        if target is None:
+            continue
+        rgb, region = target
+        before = colour_count(frames[i - 1], rgb, region) if i else 0
+        assert colour_count(frames[i], rgb, region) > before, step.text
+
+
+def test_probe_passes_on_the_reference_and_fails_on_the_frame_before():
+    failures_before = probes = 0
+    for recipe in split("test")[:20]:
+        frames = render_recipe(recipe)
+        for i, step in enumerate(recipe.steps[1:], start=1):
+            result = text_probe(recipe, step, frames[i], frames[i])
+            if result is None:
+                continue
+            probes += 1
+            assert result, step.text
+            failures_before += not text_probe(recipe, step, frames[i - 1], frames[i])
+    assert probes > 10 and failures_before / probes > 0.6
+
+
+def test_metrics_are_zero_for_identical_frames():
+    recipe = make_recipe(6200, 0)
+    frame = render(recipe, recipe.steps[-1].state)
+    assert style_error(recipe, frame, frame) == 0.0
+    assert psnr(frame, frame) == float("inf")
+
+
+@pytest.mark.parametrize("recipe_id", [6200, 6210])
+def test_style_error_sees_a_different_style(recipe_id):
+    a, b = make_recipe(recipe_id, 0), make_recipe(recipe_id + 1, 0)
+    if recipe_style(a) == recipe_style(b):
+        pytest.skip("same style by chance")
+    assert style_error(a, render(b, b.steps[0].state), render(a, a.steps[0].state)) > 10
