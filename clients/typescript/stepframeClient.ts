@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 
 import {
-  type GenerateSequenceRequest,
+  GenerateSequenceRequest,
   type GenerateSequenceResponse,
   type ListModelsResponse,
   SequenceServiceClient,
@@ -25,20 +25,7 @@ export class StepframeClient {
 
   /** Events in order: progress (when asked), one image per step, then the summary. Errors reject the iteration with a grpc ServiceError. */
   async *generate(request: Partial<GenerateSequenceRequest>, options: CallOptions = {}): AsyncGenerator<SequenceEvent> {
-    const full: GenerateSequenceRequest = {
-      steps: [],
-      model: '',
-      numInferenceSteps: 0,
-      scheduler: '',
-      negativePrompt: '',
-      width: 0,
-      height: 0,
-      outputFormat: 0,
-      outputQuality: 0,
-      initImage: Buffer.alloc(0),
-      streamProgress: false,
-      ...request,
-    };
+    const full = GenerateSequenceRequest.fromPartial(request);
     const callOptions: Partial<grpc.CallOptions> = options.timeoutMs ? { deadline: Date.now() + options.timeoutMs } : {};
     const call = this.raw.generateSequence(full, new grpc.Metadata(), callOptions);
     const cancel = () => call.cancel();
