@@ -1,7 +1,6 @@
 /** Stable machine codes for everything the engine can fail with; the server maps each to one gRPC status. */
 export type EngineErrorCode =
   | 'INVALID_ARGUMENT'
-  | 'NOT_FOUND'
   | 'OVERLOADED'
   | 'CANCELLED'
   | 'DEADLINE_EXCEEDED'

@@ -4,23 +4,6 @@ export interface Tensor {
   dims: readonly number[];
 }
 
-export function tensor(data: Float32Array, dims: readonly number[]): Tensor {
-  const size = dims.reduce((a, b) => a * b, 1);
-  if (size !== data.length) {
-    throw new Error(`tensor data has ${data.length} values but dims [${dims.join(', ')}] need ${size}`);
-  }
-  return { data, dims: [...dims] };
-}
-
-export function zeros(dims: readonly number[]): Tensor {
-  return tensor(new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
-}
-
-/** Number of values in one batch row. */
-export function rowSize(t: Tensor): number {
-  return t.dims.slice(1).reduce((a, b) => a * b, 1);
-}
-
 /** Concatenates along the batch axis; every part must have the same row shape. */
 export function concatBatch(parts: readonly Tensor[]): Tensor {
   if (parts.length === 0) throw new Error('concatBatch needs at least one tensor');
@@ -41,13 +24,7 @@ export function concatBatch(parts: readonly Tensor[]): Tensor {
   return { data, dims: [rows, ...rowDims] };
 }
 
-/** Rows [start, start + count) as a copy. */
-export function sliceBatch(t: Tensor, start: number, count: number): Tensor {
-  const size = rowSize(t);
-  return { data: t.data.slice(start * size, (start + count) * size), dims: [count, ...t.dims.slice(1)] };
-}
-
-/** Repeats a batch-1 tensor `count` times. */
+/** Repeats a batch-1 tensor `count` times (one row per guidance branch). */
 export function repeatBatch(t: Tensor, count: number): Tensor {
   return concatBatch(Array.from({ length: count }, () => t));
 }

@@ -15,7 +15,6 @@ export interface MappedError {
 
 const ENGINE_CODES: Record<string, status> = {
   INVALID_ARGUMENT: status.INVALID_ARGUMENT,
-  NOT_FOUND: status.NOT_FOUND,
   OVERLOADED: status.RESOURCE_EXHAUSTED,
   CANCELLED: status.CANCELLED,
   DEADLINE_EXCEEDED: status.DEADLINE_EXCEEDED,
