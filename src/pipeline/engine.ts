@@ -78,28 +78,33 @@ export class Engine {
   }
 
   models(): ModelInfo[] {
-    return [...this.runtimes.values()].map((r) => {
-      const m = r.bundle.manifest;
-      return {
-        name: m.name,
-        fuserKind: m.fuserKind,
-        width: m.width,
-        height: m.height,
-        imageGuidance: m.imageGuidance,
-        defaults: m.defaults,
-        schedulers: SCHEDULER_NAMES,
-        provider: r.bundle.unet.provider,
-        isDefault: m.name === this.defaultModel,
-      };
-    });
+    return [...this.runtimes.values()].map((r) => this.describe(r));
   }
 
   /** The bundle a request names ('' means the default), or an INVALID_ARGUMENT naming the choices. */
   model(name: string): ModelInfo {
-    const resolved = name || this.defaultModel;
-    const info = this.models().find((m) => m.name === resolved);
-    if (!info) throw new InvalidArgumentError('model', `unknown model ${JSON.stringify(name)}; available: ${[...this.runtimes.keys()].join(', ')}`);
-    return info;
+    return this.describe(this.runtime(name));
+  }
+
+  private runtime(name: string): BundleRuntime {
+    const runtime = this.runtimes.get(name || this.defaultModel);
+    if (!runtime) throw new InvalidArgumentError('model', `unknown model ${JSON.stringify(name)}; available: ${[...this.runtimes.keys()].join(', ')}`);
+    return runtime;
+  }
+
+  private describe(r: BundleRuntime): ModelInfo {
+    const m = r.bundle.manifest;
+    return {
+      name: m.name,
+      fuserKind: m.fuserKind,
+      width: m.width,
+      height: m.height,
+      imageGuidance: m.imageGuidance,
+      defaults: m.defaults,
+      schedulers: SCHEDULER_NAMES,
+      provider: r.bundle.unet.provider,
+      isDefault: m.name === this.defaultModel,
+    };
   }
 
   stats(): EngineStats {
@@ -116,7 +121,7 @@ export class Engine {
    * OverloadedError when the queue is full, and waits (cancellably) for a slot otherwise.
    */
   async *generate(request: SequenceRequest, hooks: SequenceHooks = {}): AsyncGenerator<StepImage> {
-    const runtime = this.runtimes.get(this.model(request.model).name)!;
+    const runtime = this.runtime(request.model);
     const release = await this.gate.acquire(hooks.signal);
     try {
       yield* runSequence(runtime, request, hooks);

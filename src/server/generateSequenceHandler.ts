@@ -93,8 +93,12 @@ async function serve(deps: Deps, call: Call): Promise<void> {
       // Backpressure: generate the next image only once few enough are waiting for a slow client.
       while (buffered >= deps.config.maxBufferedImages) {
         await new Promise<void>((resolve, reject) => {
-          waiters.push(resolve);
-          controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+          const onAbort = () => reject(controller.signal.reason);
+          waiters.push(() => {
+            controller.signal.removeEventListener('abort', onAbort);
+            resolve();
+          });
+          controller.signal.addEventListener('abort', onAbort, { once: true });
         });
       }
     }

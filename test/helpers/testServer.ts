@@ -1,6 +1,5 @@
 import { StepframeClient } from '../../clients/typescript/stepframeClient.js';
 import { type Config, parseConfig } from '../../src/server/config.js';
-import { checkHealth } from '../../src/server/healthProbe.js';
 import { createLogger } from '../../src/server/logger.js';
 import { type RunningServer, type StartOptions, startServer } from '../../src/server/stepframeServer.js';
 import { FIXTURE_BUNDLES } from './paths.js';
@@ -34,8 +33,4 @@ export async function startTestServer(
     await server.shutdown();
   });
   return { server, client, address, config, logs };
-}
-
-export function healthStatus(address: string, service = ''): Promise<string> {
-  return checkHealth(address, service);
 }

@@ -6,7 +6,8 @@ import sharp from 'sharp';
 
 import type { SequenceEvent } from '../../clients/typescript/stepframeClient.js';
 import { Engine } from '../../src/pipeline/engine.js';
-import { startTestServer, healthStatus } from '../helpers/testServer.js';
+import { checkHealth } from '../../src/server/healthProbe.js';
+import { startTestServer } from '../helpers/testServer.js';
 
 async function events(iterable: AsyncIterable<SequenceEvent>): Promise<SequenceEvent[]> {
   const all: SequenceEvent[] = [];
@@ -149,12 +150,12 @@ describe('GenerateSequence over real gRPC', () => {
         return Engine.create(options);
       },
     });
-    assert.equal(await healthStatus(address), 'NOT_SERVING');
-    assert.equal(await healthStatus(address, 'stepframe.v1.SequenceService'), 'NOT_SERVING');
+    assert.equal(await checkHealth(address), 'NOT_SERVING');
+    assert.equal(await checkHealth(address, 'stepframe.v1.SequenceService'), 'NOT_SERVING');
     release();
     await server.ready;
-    assert.equal(await healthStatus(address), 'SERVING');
+    assert.equal(await checkHealth(address), 'SERVING');
     void server.lifecycle.drain(1000);
-    assert.equal(await healthStatus(address), 'NOT_SERVING');
+    assert.equal(await checkHealth(address), 'NOT_SERVING');
   });
 });

@@ -21,9 +21,10 @@ import torch
 from .bundle import BundleSpec
 from .clip_tokenizer import ClipTokenizer
 from .export import DEFAULT_TOKENIZER, checkpoint_bundles, random_bundles
-from .manifest import CLIP_MEAN, CLIP_STD, SD1_SCHEDULER_CONFIG
+from .manifest import SD1_SCHEDULER_CONFIG
 from .models.fusers import FUSER_KINDS
 from .stack import Stack
+from .train.data import to_clip
 
 
 @dataclass
@@ -79,8 +80,6 @@ class ReferenceSampler:
         self.kind = spec.fuser_kind
         self.tokenizer = tokenizer
         self.image_guidance = image_guidance
-        self.mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
-        self.std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
 
     def encode_text(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         ids = torch.tensor([self.tokenizer.encode_padded(t) for t in texts], dtype=torch.int64)
@@ -90,8 +89,7 @@ class ReferenceSampler:
         """`frame` is uint8 [3, H, W] at the crop size (the engine's decoded frames), or None for "no previous image"."""
         if frame is None:
             return torch.zeros(1, self.cfg.image.tokens, self.cfg.image.width), torch.zeros(1, self.cfg.image.width)
-        pixels = (frame.float()[None] / 255.0 - self.mean) / self.std
-        return self.image_encoder(pixels)
+        return self.image_encoder(to_clip(frame[None]))
 
     def conditioning(self, text: str, frame: torch.Tensor | None, mode: str) -> torch.Tensor:
         texts = [text] + ([""] if mode != "none" else []) + ([""] if mode == "text_and_image" else [])

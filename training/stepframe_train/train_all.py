@@ -15,7 +15,6 @@ Seeds are fixed, so a rerun retrains the same models (up to float summation orde
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import sys

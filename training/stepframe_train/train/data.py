@@ -8,6 +8,7 @@ import torch
 
 from ..clip_tokenizer import ClipTokenizer
 from ..export import DEFAULT_TOKENIZER
+from ..manifest import CLIP_MEAN, CLIP_STD
 from ..world.recipes import Recipe, split
 from ..world.render import render_recipe
 
@@ -48,10 +49,10 @@ def to_unit(frames_uint8: torch.Tensor) -> torch.Tensor:
     return frames_uint8.float() / 127.5 - 1.0
 
 
-CLIP_MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(1, 3, 1, 1)
-CLIP_STD = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 1, 1)
+_MEAN = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+_STD = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
 
 
 def to_clip(frames_uint8: torch.Tensor) -> torch.Tensor:
     """CLIPImageProcessor at the crop size: rescale to [0, 1], normalise."""
-    return (frames_uint8.float() / 255.0 - CLIP_MEAN) / CLIP_STD
+    return (frames_uint8.float() / 255.0 - _MEAN) / _STD
