@@ -6,7 +6,7 @@ Stages (two single-threaded jobs run side by side where stages are independent; 
 gives 2-3x the throughput of one job on two threads):
   1. autoencoder  ||  CLIP text and image encoders (contrastive)
   2. frozen encoders encode the training set once
-  3. a text-only UNet, the shared starting point of every fuser
+  3. a text-only UNet, the shared starting point of every fuser (two processes, one model)
   4. six fine-tunings (UNet + fuser): baseline, concatenation, text_pooling, image_pooling,
      attend_to_image, attend_to_text, two at a time
   5. export, evaluation on the test split, contact sheet, models/README.md
@@ -50,12 +50,23 @@ def _job(args: tuple) -> None:
     cfg = default_stack("baseline")
     data = load_split("train", limit=options["recipes"])
     if stage == "vae":
-        vae, scaling, losses = stages.train_vae(cfg, data, options["vae_steps"], 16, log, STAGE_SEEDS["vae"])
+        vae, scaling, losses = stages.train_vae(cfg, data, load_split("val"), options["vae_steps"], 16, log, STAGE_SEEDS["vae"])
         torch.save({"vae": vae.state_dict(), "scaling": scaling, "losses": losses}, runs / "vae.pt")
     elif stage == "clip":
         token_map = world_token_map(DEFAULT_TOKENIZER, cfg.text.embedding_rows)
         te, ie, losses = stages.train_clip(cfg, data, token_map, options["clip_steps"], 128, log, STAGE_SEEDS["clip"])
         torch.save({"text_encoder": te.state_dict(), "image_encoder": ie.state_dict(), "token_map": token_map, "losses": losses}, runs / "clip.pt")
+    elif stage.startswith("unet:"):
+        from .train import data_parallel
+
+        rank = int(stage.split(":", 1)[1])
+        data_parallel.join(runs / "unet.rendezvous", rank, 2)
+        encoded = torch.load(runs / "encoded.pt")
+        unet, _, losses = stages.train_unet(cfg, data, encoded, options["unet_steps"], 32, log if rank == 0 else (lambda _: None), STAGE_SEEDS["unet"],
+                                            fuser_kind="baseline", lr=1e-3, image_dropout=1.0, data_rank=rank, sync_gradients=data_parallel.average_gradients)
+        data_parallel.leave()
+        if rank == 0:
+            torch.save({"unet": unet.state_dict(), "losses": losses}, runs / "unet_text.pt")
     elif stage.startswith("finetune:"):
         kind = stage.split(":", 1)[1]
         encoded = torch.load(runs / "encoded.pt")
@@ -64,7 +75,7 @@ def _job(args: tuple) -> None:
         unet = UNet(cfg.unet)
         unet.load_state_dict(torch.load(runs / "unet_text.pt")["unet"])
         unet, fuser, losses = stages.train_unet(cfg, data, encoded, options["finetune_steps"], 32, log, STAGE_SEEDS["finetune"], unet=unet,
-                                                fuser_kind=kind, lr=2e-4, style_weight=options["style_weight"])
+                                                fuser_kind=kind, lr=4e-4, style_weight=options["style_weight"])
         torch.save({"unet": unet.state_dict(), "fuser": fuser.state_dict(), "losses": losses}, runs / f"finetune_{kind}.pt")
 
 
@@ -73,9 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "models")
     parser.add_argument("--runs", type=Path, default=REPO / "training" / "runs")
     parser.add_argument("--recipes", type=int, default=2500, help="training recipes (of 6000 in the split)")
-    parser.add_argument("--vae-steps", type=int, default=1400)
+    parser.add_argument("--vae-steps", type=int, default=2600)
     parser.add_argument("--clip-steps", type=int, default=1200)
-    parser.add_argument("--unet-steps", type=int, default=3000)
+    parser.add_argument("--unet-steps", type=int, default=4500, help="text-only UNet steps at batch 2 x 32")
     parser.add_argument("--finetune-steps", type=int, default=1200)
     parser.add_argument("--style-weight", type=float, default=0.05, help="weight of the paper's style-consistency term")
     parser.add_argument("--eval-recipes", type=int, default=24)
@@ -99,38 +110,31 @@ def main(argv: list[str] | None = None) -> int:
         timings[name] = round(time.time() - t0, 1)
         log(f"stage {name} took {timings[name]:.0f}s")
 
+    def in_pair(jobs: list) -> None:
+        with ctx.Pool(2) as pool:
+            pool.map(_job, jobs, chunksize=1)
+
     if skip <= 0:
-        timed("autoencoder || clip", lambda: ctx.Pool(2).map(_job, [("vae", args.runs, options), ("clip", args.runs, options)]))
+        timed("autoencoder || clip", lambda: in_pair([("vae", args.runs, options), ("clip", args.runs, options)]))
     torch.set_num_threads(2)
     from .train import stages
     from .train.data import load_split
-    from .models.image_encoder import ImageEncoder
-    from .models.text_encoder import TextEncoder
-    from .models.unet import UNet
-    from .models.vae import AutoencoderKL
+    from .train.finish import finish, shared_models
 
     cfg = default_stack("baseline")
     vae_ckpt, clip_ckpt = torch.load(args.runs / "vae.pt"), torch.load(args.runs / "clip.pt")
-    vae = AutoencoderKL(cfg.vae)
-    vae.load_state_dict(vae_ckpt["vae"])
-    te, ie = TextEncoder(cfg.text, clip_ckpt["token_map"]), ImageEncoder(cfg.image)
-    te.load_state_dict(clip_ckpt["text_encoder"])
-    ie.load_state_dict(clip_ckpt["image_encoder"])
-    vae.eval(), te.eval(), ie.eval()
-    data = load_split("train", limit=args.recipes)
     if skip <= 1:
+        te, ie, vae = shared_models(cfg, args.runs)
+        data = load_split("train", limit=args.recipes)
         timed("encode", lambda: torch.save(stages.encode_all(vae, vae_ckpt["scaling"], te, ie, data), args.runs / "encoded.pt"))
     if skip <= 2:
-        def pretrain() -> None:
-            encoded = torch.load(args.runs / "encoded.pt")
-            unet, _, losses = stages.train_unet(cfg, data, encoded, args.unet_steps, 32, log, STAGE_SEEDS["unet"], fuser_kind="baseline", image_dropout=1.0)
-            torch.save({"unet": unet.state_dict(), "losses": losses}, args.runs / "unet_text.pt")
-        timed("text-only unet", pretrain)
+        (args.runs / "unet.rendezvous").unlink(missing_ok=True)
+        # One model, two processes of one thread each, gradients averaged (train/data_parallel.py): batch 2 x 32.
+        timed("text-only unet", lambda: in_pair([(f"unet:{rank}", args.runs, options) for rank in range(2)]))
     if skip <= 3:
-        timed("fine-tune six fusers", lambda: ctx.Pool(2).map(_job, [(f"finetune:{k}", args.runs, options) for k in FUSER_KINDS]))
-
-    from .train.finish import finish
-    finish(args, cfg, vae, vae_ckpt, clip_ckpt, timings, started, log)
+        timed("fine-tune six fusers", lambda: in_pair([(f"finetune:{k}", args.runs, options) for k in FUSER_KINDS]))
+    with ctx.Pool(2) as pool:
+        finish(args, cfg, vae_ckpt, clip_ckpt, timings, started, log, pool)
     return 0
 
 

@@ -11,11 +11,13 @@ from PIL import Image, ImageDraw
 
 from ..bundle import BundleSpec, write_bundles
 from ..clip_tokenizer import ClipTokenizer
+from ..config import default_stack
 from ..export import DEFAULT_TOKENIZER, REPO
 from ..models.fusers import FUSER_KINDS
 from ..models.image_encoder import ImageEncoder
 from ..models.text_encoder import TextEncoder
 from ..models.unet import UNet
+from ..models.vae import AutoencoderKL
 from ..reference_sampler import ReferenceSampler, SamplerSettings
 from ..stack import Stack, build_fuser_for
 from ..world.export_test_split import export_test_split
@@ -26,40 +28,74 @@ from .evaluate import evaluate
 DEFAULTS = {"scheduler": "ddpm", "num_inference_steps": 50, "guidance_scale": 7.5, "image_guidance_scale": 1.5}
 
 
-def finish(args, cfg, vae, vae_ckpt, clip_ckpt, timings: dict, started: float, log) -> None:
-    t0 = time.time()
-    cfg = type(cfg).from_dict({**cfg.to_dict(), "vae": {**cfg.to_dict()["vae"], "scaling_factor": vae_ckpt["scaling"]}})
-    vae.cfg = cfg.vae
-    te, ie = TextEncoder(cfg.text, clip_ckpt["token_map"]), ImageEncoder(cfg.image)
+def trained_config(cfg, vae_ckpt):
+    return type(cfg).from_dict({**cfg.to_dict(), "vae": {**cfg.to_dict()["vae"], "scaling_factor": vae_ckpt["scaling"]}})
+
+
+def shared_models(cfg, runs: Path) -> tuple:
+    """(text encoder, image encoder, autoencoder) from the first stage's checkpoints."""
+    clip_ckpt, vae_ckpt = torch.load(runs / "clip.pt"), torch.load(runs / "vae.pt")
+    te, ie, vae = TextEncoder(cfg.text, clip_ckpt["token_map"]), ImageEncoder(cfg.image), AutoencoderKL(cfg.vae)
     te.load_state_dict(clip_ckpt["text_encoder"])
     ie.load_state_dict(clip_ckpt["image_encoder"])
-    specs, losses = [], {"autoencoder": vae_ckpt["losses"], "clip": clip_ckpt["losses"], "text_only_unet": torch.load(args.runs / "unet_text.pt")["losses"]}
-    for kind in FUSER_KINDS:
-        ckpt = torch.load(args.runs / f"finetune_{kind}.pt")
-        kind_cfg = type(cfg).from_dict({**cfg.to_dict(), "fuser": {**cfg.to_dict()["fuser"], "kind": kind}})
-        unet, fuser = UNet(kind_cfg.unet), build_fuser_for(kind_cfg)
-        unet.load_state_dict(ckpt["unet"])
-        fuser.load_state_dict(ckpt["fuser"])
-        losses[kind] = ckpt["losses"]
-        specs.append(BundleSpec(name=kind, fuser_kind=kind, unet=unet.eval(), fuser=fuser.eval(), image_guidance=kind != "baseline",
-                                defaults=dict(DEFAULTS), provenance={"weights": "trained", "recipe_world_seed": 0, "finetune_losses": ckpt["losses"]}))
-    shared = Stack(config=cfg, text_encoder=te.eval(), image_encoder=ie.eval(), vae=vae.eval(), unet=specs[0].unet, fuser=specs[0].fuser)
+    vae.load_state_dict(vae_ckpt["vae"])
+    return te.eval(), ie.eval(), vae.eval()
+
+
+def bundle_spec(cfg, runs: Path, kind: str) -> BundleSpec:
+    ckpt = torch.load(runs / f"finetune_{kind}.pt")
+    kind_cfg = type(cfg).from_dict({**cfg.to_dict(), "fuser": {**cfg.to_dict()["fuser"], "kind": kind}})
+    unet, fuser = UNet(kind_cfg.unet), build_fuser_for(kind_cfg)
+    unet.load_state_dict(ckpt["unet"])
+    fuser.load_state_dict(ckpt["fuser"])
+    return BundleSpec(name=kind, fuser_kind=kind, unet=unet.eval(), fuser=fuser.eval(), image_guidance=kind != "baseline",
+                      defaults=dict(DEFAULTS), provenance={"weights": "trained", "recipe_world_seed": 0, "finetune_losses": ckpt["losses"]})
+
+
+def sampler_settings(spec: BundleSpec) -> SamplerSettings:
+    """The bundle's own defaults, as the server would apply them."""
+    d = spec.defaults
+    return SamplerSettings(num_inference_steps=d["num_inference_steps"], guidance_scale=d["guidance_scale"], scheduler=d["scheduler"],
+                           image_guidance_scale=d["image_guidance_scale"] if spec.image_guidance else None, seed=1)
+
+
+def evaluate_bundle(job: tuple) -> tuple[dict, dict]:
+    """One bundle on the test recipes, in a worker process with one thread (two run side by side)."""
+    kind, runs, cfg_dict, eval_recipes = job
+    torch.set_num_threads(1)
+    cfg = type(default_stack("baseline")).from_dict(cfg_dict)
+    te, ie, vae = shared_models(cfg, runs)
+    spec = bundle_spec(cfg, runs, kind)
+    shared = Stack(config=cfg, text_encoder=te, image_encoder=ie, vae=vae, unet=spec.unet, fuser=spec.fuser)
+    sampler = ReferenceSampler(shared, spec, ClipTokenizer.load(DEFAULT_TOKENIZER), image_guidance=spec.image_guidance)
+    with torch.no_grad():
+        return evaluate({kind: sampler}, vae, split("test")[:eval_recipes], {kind: sampler_settings(spec)})
+
+
+def finish(args, cfg, vae_ckpt, clip_ckpt, timings: dict, started: float, log, pool) -> None:
+    t0 = time.time()
+    cfg = trained_config(cfg, vae_ckpt)
+    te, ie, vae = shared_models(cfg, args.runs)
+    specs = [bundle_spec(cfg, args.runs, kind) for kind in FUSER_KINDS]
+    losses = {"autoencoder": vae_ckpt["losses"], "clip": clip_ckpt["losses"], "text_only_unet": torch.load(args.runs / "unet_text.pt")["losses"]}
+    losses.update({s.name: s.provenance["finetune_losses"] for s in specs})
+    shared = Stack(config=cfg, text_encoder=te, image_encoder=ie, vae=vae, unet=specs[0].unet, fuser=specs[0].fuser)
     written = write_bundles(args.out, shared, specs, DEFAULT_TOKENIZER, {"created_by": "stepframe_train.train_all", "options": {k: getattr(args, k) for k in ("recipes", "vae_steps", "clip_steps", "unet_steps", "finetune_steps", "style_weight")}})
     log(f"exported {len(written)} bundles to {args.out}")
     export_test_split(REPO / "training" / "world_test")
 
-    tokenizer = ClipTokenizer.load(DEFAULT_TOKENIZER)
-    samplers = {s.name: ReferenceSampler(shared, s, tokenizer, image_guidance=s.image_guidance) for s in specs}
-    settings = {name: SamplerSettings(num_inference_steps=50, guidance_scale=7.5, seed=1) for name in samplers}
-    recipes = split("test")[: args.eval_recipes]
-    with torch.no_grad():
-        metrics, generated = evaluate(samplers, vae, recipes, settings)
+    results = pool.map(evaluate_bundle, [(kind, args.runs, cfg.to_dict(), args.eval_recipes) for kind in FUSER_KINDS])
+    metrics = {kind: r[0][kind] for kind, r in zip(FUSER_KINDS, results)}
+    metrics.update({name: v for name, v in results[0][0].items() if name not in FUSER_KINDS})  # the reference rows
+    generated = {kind: r[1][kind] for kind, r in zip(FUSER_KINDS, results)}
     timings["export + evaluate"] = round(time.time() - t0, 1)
     wall = time.time() - started
     log(json.dumps(metrics, indent=1))
+    recipes = split("test")[: args.eval_recipes]
     sheet = contact_sheet(recipes[:4], generated)
     sheet.save(REPO / "docs" / "contact-sheet-trained.png")
-    report = {"wall_seconds": round(wall), "timings": timings, "losses": losses, "metrics": metrics, "eval_recipes": len(recipes), "scaling_factor": vae_ckpt["scaling"]}
+    report = {"wall_seconds": round(wall), "timings": timings, "losses": losses, "metrics": metrics, "eval_recipes": len(recipes),
+              "scaling_factor": vae_ckpt["scaling"], "sampling": DEFAULTS}
     (args.out / "training-report.json").write_text(json.dumps(report, indent=1) + "\n")
     write_models_readme(args.out / "README.md", report)
     log(f"done in {wall / 60:.1f} min")

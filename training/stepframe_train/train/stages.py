@@ -30,15 +30,16 @@ def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
-def train_vae(cfg: StackConfig, data: WorldTensors, steps: int, batch: int, log: Log, seed: int) -> tuple[AutoencoderKL, float, dict]:
-    """L1 + L2 reconstruction with a small KL term; returns the model, its scaling factor and final losses."""
+def train_vae(cfg: StackConfig, data: WorldTensors, val: WorldTensors, steps: int, batch: int, log: Log, seed: int, lr: float = 1.5e-3) -> tuple[AutoencoderKL, float, dict]:
+    """L1 + L2 reconstruction with a small KL term; returns the model, its scaling factor and final losses
+    (with the PSNR of held-out `val` frames, the figure issue 3 sets a floor for)."""
     torch.manual_seed(seed)
     vae = AutoencoderKL(cfg.vae)
-    opt = torch.optim.AdamW(vae.parameters(), lr=1e-3, weight_decay=0.0)
+    opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
     g = torch.Generator().manual_seed(seed)
     started, recon_avg = time.time(), 0.0
     for step in range(steps):
-        _set_lr(opt, _cosine(step, steps, 1e-3))
+        _set_lr(opt, _cosine(step, steps, lr))
         x = to_unit(data.frames[torch.randint(len(data.frames), (batch,), generator=g)])
         mean, logvar = vae.encode(x)
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
@@ -55,8 +56,18 @@ def train_vae(cfg: StackConfig, data: WorldTensors, steps: int, batch: int, log:
     vae.eval()
     with torch.no_grad():
         means = torch.cat([vae.encode(to_unit(data.frames[i : i + 256]))[0] for i in range(0, min(len(data.frames), 4096), 256)])
+        val_psnr = float(torch.cat([_psnr(vae, to_unit(val.frames[i : i + 256])) for i in range(0, len(val.frames), 256)]).mean())
     scaling = float(1.0 / means.std())
-    return vae, scaling, {"recon": recon_avg}
+    log(f"vae held-out PSNR {val_psnr:.2f} dB over {len(val.frames)} frames")
+    return vae, scaling, {"recon": recon_avg, "val_psnr": val_psnr}
+
+
+def _psnr(vae: AutoencoderKL, x: torch.Tensor) -> torch.Tensor:
+    """Per-frame PSNR of the uint8 round trip, as a user sees it."""
+    out = ((vae.decoder(vae.encode(x)[0]) / 2 + 0.5).clamp(0, 1) * 255).round()
+    ref = (x / 2 + 0.5) * 255
+    mse = ((out - ref) ** 2).mean(dim=(1, 2, 3)).clamp(min=1e-6)
+    return 10 * torch.log10(255.0**2 / mse)
 
 
 class ClipHeads(torch.nn.Module):
@@ -66,37 +77,64 @@ class ClipHeads(torch.nn.Module):
         super().__init__()
         self.text_proj = torch.nn.Linear(text_width, dim, bias=False)
         self.image_proj = torch.nn.Linear(image_width, dim, bias=False)
+        self.style_proj = torch.nn.Linear(image_width, dim, bias=False)
         self.logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07)))
 
 
+def _soft_info_nce(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE where every pair marked in `positives` counts as a match."""
+    targets = positives / positives.sum(dim=1, keepdim=True)
+    targets_t = positives.T / positives.T.sum(dim=1, keepdim=True)
+    return 0.5 * (torch.sum(-targets * F.log_softmax(logits, dim=1), dim=1).mean() + torch.sum(-targets_t * F.log_softmax(logits.T, dim=1), dim=1).mean())
+
+
+def recipe_of_frame(previous: torch.Tensor) -> torch.Tensor:
+    """Recipe index per frame: frames are stored recipe by recipe, and each recipe's first frame has no previous one."""
+    return torch.cumsum((previous < 0).long(), dim=0) - 1
+
+
 def train_clip(cfg: StackConfig, data: WorldTensors, token_map: torch.Tensor, steps: int, batch: int, log: Log, seed: int) -> tuple[TextEncoder, ImageEncoder, dict]:
-    """CLIP's symmetric InfoNCE on (step text, step image) pairs; identical texts count as positives."""
+    """CLIP's symmetric InfoNCE on (step text, step image) pairs, identical texts counting as positives,
+    plus the same loss between two frames of one recipe.
+
+    Why the second term: in this world the text never names the style, so text-image contrast alone
+    teaches the image encoder to discard table and vessel colours, the very thing the fusers must pass
+    on from the previous image. Real CLIP keeps such attributes because web captions mention them;
+    pairing frames of one recipe (same style, different content) is this world's stand-in.
+    """
     torch.manual_seed(seed)
     text_encoder, image_encoder = TextEncoder(cfg.text, token_map), ImageEncoder(cfg.image)
     heads = ClipHeads(cfg.text.width, cfg.image.width)
     params = list(text_encoder.parameters()) + list(image_encoder.parameters()) + list(heads.parameters())
     opt = torch.optim.AdamW(params, lr=5e-4, weight_decay=0.05)
     g = torch.Generator().manual_seed(seed)
-    started, loss_avg = time.time(), 0.0
+    recipe = recipe_of_frame(data.previous)
+    first = torch.nonzero(data.previous < 0).squeeze(1)
+    length = torch.bincount(recipe)
+    started, loss_avg, style_avg = time.time(), 0.0, 0.0
     for step in range(steps):
         _set_lr(opt, _cosine(step, steps, 5e-4))
         idx = torch.randint(len(data.frames), (batch,), generator=g)
+        r = recipe[idx]
+        partner = first[r] + (torch.rand(batch, generator=g) * length[r]).long()
         text_idx = data.text_index[idx]
         _, tp = text_encoder(data.text_ids[text_idx])
-        _, ip = image_encoder(to_clip(data.frames[idx]))
+        _, ip = image_encoder(to_clip(torch.cat([data.frames[idx], data.frames[partner]])))
+        scale = heads.logit_scale.exp().clamp(max=100)
         t = F.normalize(heads.text_proj(tp), dim=-1)
-        i = F.normalize(heads.image_proj(ip), dim=-1)
-        logits = heads.logit_scale.exp().clamp(max=100) * i @ t.T
-        same_text = (text_idx[:, None] == text_idx[None, :]).float()
-        targets = same_text / same_text.sum(dim=1, keepdim=True)
-        loss = 0.5 * (torch.sum(-targets * F.log_softmax(logits, dim=1), dim=1).mean() + torch.sum(-targets.T * F.log_softmax(logits.T, dim=1), dim=1).mean())
+        i = F.normalize(heads.image_proj(ip[:batch]), dim=-1)
+        text_loss = _soft_info_nce(scale * i @ t.T, (text_idx[:, None] == text_idx[None, :]).float())
+        a, b = F.normalize(heads.style_proj(ip), dim=-1).chunk(2)
+        style_loss = _soft_info_nce(scale * a @ b.T, (r[:, None] == r[None, :]).float())
+        loss = text_loss + style_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        loss_avg = 0.98 * loss_avg + 0.02 * loss.item() if step else loss.item()
+        loss_avg = 0.98 * loss_avg + 0.02 * text_loss.item() if step else text_loss.item()
+        style_avg = 0.98 * style_avg + 0.02 * style_loss.item() if step else style_loss.item()
         if step % 250 == 0 or step == steps - 1:
-            log(f"clip step {step}/{steps} loss {loss_avg:.4f} ({time.time() - started:.0f}s)")
-    return text_encoder.eval(), image_encoder.eval(), {"contrastive": loss_avg}
+            log(f"clip step {step}/{steps} text-image {loss_avg:.4f} same-recipe {style_avg:.4f} ({time.time() - started:.0f}s)")
+    return text_encoder.eval(), image_encoder.eval(), {"contrastive": loss_avg, "same_recipe": style_avg}
 
 
 def sd_alphas_cumprod() -> torch.Tensor:
@@ -129,6 +167,9 @@ def train_unet(
     text_dropout: float = 0.1,
     image_dropout: float = 0.1,
     style_weight: float = 0.0,
+    min_snr_gamma: float = 5.0,
+    data_rank: int = 0,
+    sync_gradients: Callable[[list[torch.nn.Parameter]], None] | None = None,
 ) -> tuple[UNet, torch.nn.Module, dict]:
     """The denoising objective (ε-prediction, SD's schedule) plus the paper's style term.
 
@@ -137,6 +178,11 @@ def train_unet(
     the predicted clean image and the previous step's image, computed on latents (decoding every
     training step would triple its cost) and weighted by ᾱ_t so that near-pure-noise steps, whose
     x̂₀ is a blur, do not dominate it.
+
+    The denoising loss is weighted by min(SNR, γ)/SNR (Min-SNR-γ, Hang et al. 2023): nearly clean
+    timesteps stop pulling the gradients their way, which on this budget converges markedly faster.
+    With `sync_gradients` (data_parallel.average_gradients) several processes train one model, each
+    drawing its own batches (`data_rank`) from the same initial weights.
     """
     torch.manual_seed(seed)
     cfg = StackConfig.from_dict({**cfg.to_dict(), "fuser": {**cfg.fuser.__dict__, "kind": fuser_kind}})
@@ -147,7 +193,9 @@ def train_unet(
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     ema = [p.detach().clone() for p in params]
     acp = sd_alphas_cumprod()
-    g = torch.Generator().manual_seed(seed)
+    snr = acp / (1 - acp)
+    snr_weight = torch.clamp(snr, max=min_snr_gamma) / snr if min_snr_gamma > 0 else torch.ones_like(snr)
+    g = torch.Generator().manual_seed(seed + 1000 * data_rank)
     lat, prev = encoded["latents"], data.previous
     zero_ih = torch.zeros_like(encoded["image_hidden"][:1])
     zero_ip = torch.zeros_like(encoded["image_pooled"][:1])
@@ -171,7 +219,7 @@ def train_unet(
         noise = torch.randn(x0.shape, generator=g)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         eps = unet(xt, t, cond)
-        loss = F.mse_loss(eps, noise)
+        loss = (((eps - noise) ** 2).mean(dim=(1, 2, 3)) * snr_weight[t]).mean()
         style = torch.tensor(0.0)
         if style_weight > 0 and bool((p >= 0).any()):
             x0_pred = (xt - (1 - a).sqrt() * eps) / a.sqrt()
@@ -180,6 +228,8 @@ def train_unet(
             loss = loss + style_weight * style
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if sync_gradients is not None:
+            sync_gradients(params)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         with torch.no_grad():

@@ -1,0 +1,75 @@
+"""The training stages on a handful of recipes: they run, and their bookkeeping is right."""
+import multiprocessing as mp
+
+import pytest
+import torch
+
+from stepframe_train.config import tiny_stack
+from stepframe_train.export import DEFAULT_TOKENIZER, world_token_map
+from stepframe_train.train import data_parallel, stages
+from stepframe_train.train.data import load_split
+
+
+@pytest.fixture(scope="module")
+def world():
+    return load_split("train", limit=6)
+
+
+def test_recipe_of_frame_follows_the_previous_links(world):
+    recipe = stages.recipe_of_frame(world.previous)
+    lengths = [len(r.steps) for r in world.recipes]
+    assert recipe.tolist() == [i for i, n in enumerate(lengths) for _ in range(n)]
+
+
+def test_vae_stage_reports_held_out_psnr(world):
+    _, scaling, losses = stages.train_vae(tiny_stack("baseline"), world, load_split("val", limit=2), 3, 4, lambda _: None, seed=0)
+    assert scaling > 0 and 0 < losses["val_psnr"] < 60
+
+
+def test_clip_stage_trains_both_contrastive_terms(world):
+    cfg = tiny_stack("baseline")
+    token_map = world_token_map(DEFAULT_TOKENIZER, cfg.text.embedding_rows)
+    _, _, losses = stages.train_clip(cfg, world, token_map, 2, 8, lambda _: None, seed=0)
+    assert set(losses) == {"contrastive", "same_recipe"} and all(v > 0 for v in losses.values())
+
+
+def _encoded(cfg, world) -> dict:
+    n, t = len(world.frames), len(world.texts)
+    g = torch.Generator().manual_seed(0)
+    size = cfg.image.image_size // cfg.vae.downscale
+    return {
+        "latents": torch.randn(n, cfg.vae.latent_channels, size, size, generator=g),
+        "text_hidden": torch.randn(t, 77, cfg.text.width, generator=g), "text_pooled": torch.randn(t, cfg.text.width, generator=g),
+        "empty_hidden": torch.zeros(1, 77, cfg.text.width), "empty_pooled": torch.zeros(1, cfg.text.width),
+        "image_hidden": torch.randn(n, cfg.image.tokens, cfg.image.width, generator=g), "image_pooled": torch.randn(n, cfg.image.width, generator=g),
+    }
+
+
+def _data_parallel_worker(rank: int, rendezvous, world, results) -> None:
+    torch.set_num_threads(1)
+    data_parallel.join(rendezvous, rank, 2)
+    cfg = tiny_stack("attend_to_image")
+    unet, fuser, _ = stages.train_unet(cfg, world, _encoded(cfg, world), 3, 4, lambda _: None, seed=5, fuser_kind="attend_to_image",
+                                       style_weight=0.1, data_rank=rank, sync_gradients=data_parallel.average_gradients)
+    data_parallel.leave()
+    # As numpy: a tensor would travel as a shared-memory handle that dies with this process.
+    results.put((rank, torch.cat([p.detach().reshape(-1) for p in [*unet.parameters(), *fuser.parameters()]]).numpy()))
+
+
+def test_data_parallel_processes_end_with_the_same_weights(world, tmp_path):
+    ctx = mp.get_context("fork")
+    results = ctx.Queue()
+    workers = [ctx.Process(target=_data_parallel_worker, args=(rank, tmp_path / "rendezvous", world, results)) for rank in range(2)]
+    for w in workers:
+        w.start()
+    weights = dict(results.get(timeout=120) for _ in workers)
+    for w in workers:
+        w.join(timeout=30)
+        assert w.exitcode == 0
+    assert (weights[0] == weights[1]).all()
+    # Without synchronisation the two ranks' different batches would have moved them apart.
+    cfg = tiny_stack("attend_to_image")
+    alone = [stages.train_unet(cfg, world, _encoded(cfg, world), 3, 4, lambda _: None, seed=5, fuser_kind="attend_to_image", data_rank=r)
+             for r in range(2)]
+    flat = [torch.cat([p.detach().reshape(-1) for p in [*u.parameters(), *f.parameters()]]) for u, f, _ in alone]
+    assert not torch.equal(flat[0], flat[1])
