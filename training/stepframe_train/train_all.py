@@ -15,6 +15,7 @@ Seeds are fixed, so a rerun retrains the same models (up to float summation orde
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import sys
@@ -95,10 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     args.runs.mkdir(parents=True, exist_ok=True)
     log = _log(args.runs / "train_all.log")
     options = {k: getattr(args, k) for k in ("recipes", "vae_steps", "clip_steps", "unet_steps", "finetune_steps", "style_weight")}
-    started = time.time()
-    timings: dict[str, float] = {}
     order = ["first", "encode", "unet", "finetune", "export"]
     skip = order.index(args.skip_to) if args.skip_to else 0
+    # Stage timings persist in --runs, so that a resumed run still reports the wall time of every stage behind its files.
+    timings_file = args.runs / "timings.json"
+    timings: dict[str, float] = json.loads(timings_file.read_text()) if skip and timings_file.exists() else {}
     ctx = mp.get_context("spawn")
     # Workers run one thread each; OpenBLAS's own pool would otherwise spin on the other core.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -108,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         fn()
         timings[name] = round(time.time() - t0, 1)
+        timings_file.write_text(json.dumps(timings, indent=1) + "\n")
         log(f"stage {name} took {timings[name]:.0f}s")
 
     def in_pair(jobs: list) -> None:
@@ -134,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     if skip <= 3:
         timed("fine-tune six fusers", lambda: in_pair([(f"finetune:{k}", args.runs, options) for k in FUSER_KINDS]))
     with ctx.Pool(2) as pool:
-        finish(args, cfg, vae_ckpt, clip_ckpt, timings, started, log, pool)
+        finish(args, cfg, vae_ckpt, clip_ckpt, timings, log, pool)
     return 0
 
 
