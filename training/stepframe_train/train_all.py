@@ -47,7 +47,7 @@ def _job(args: tuple) -> None:
     from .train import stages
     from .train.data import load_split
 
-    log = _log(runs / f"{stage}.log")
+    log = _log(runs / f"{stage.replace(':', '_')}.log")
     cfg = default_stack("baseline")
     data = load_split("train", limit=options["recipes"])
     if stage == "vae":
@@ -87,10 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipes", type=int, default=2500, help="training recipes (of 6000 in the split)")
     parser.add_argument("--vae-steps", type=int, default=2600)
     parser.add_argument("--clip-steps", type=int, default=1200)
-    parser.add_argument("--unet-steps", type=int, default=4500, help="text-only UNet steps at batch 2 x 32")
-    parser.add_argument("--finetune-steps", type=int, default=1200)
+    parser.add_argument("--unet-steps", type=int, default=3000, help="text-only UNet steps at batch 2 x 32")
+    parser.add_argument("--finetune-steps", type=int, default=800)
     parser.add_argument("--style-weight", type=float, default=0.05, help="weight of the paper's style-consistency term")
-    parser.add_argument("--eval-recipes", type=int, default=24)
+    parser.add_argument("--eval-recipes", type=int, default=16)
     parser.add_argument("--skip-to", choices=("encode", "unet", "finetune", "export"), default=None, help="reuse earlier stages' files in --runs")
     args = parser.parse_args(argv)
     args.runs.mkdir(parents=True, exist_ok=True)
