@@ -168,7 +168,7 @@ def train_unet(
     image_dropout: float = 0.1,
     style_weight: float = 0.0,
     min_snr_gamma: float = 5.0,
-    offset_noise: float = 0.2,
+    offset_noise: float = 0.3,
     data_rank: int = 0,
     sync_gradients: Callable[[list[torch.nn.Parameter]], None] | None = None,
 ) -> tuple[UNet, torch.nn.Module, dict]:
