@@ -15,6 +15,7 @@ Seeds are fixed, so a rerun retrains the same models (up to float summation orde
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -40,6 +41,19 @@ def _log(path: Path):
     return log
 
 
+@functools.lru_cache(maxsize=1)
+def _train_split(recipes: int):
+    """Per worker process: a pool worker runs several fine-tunings and need not re-render the world for each."""
+    from .train.data import load_split
+
+    return load_split("train", limit=recipes)
+
+
+@functools.lru_cache(maxsize=1)
+def _encoded(runs: Path) -> dict:
+    return torch.load(runs / "encoded.pt")
+
+
 def _job(args: tuple) -> None:
     """One stage in a worker process with one thread."""
     stage, runs, options = args
@@ -49,7 +63,7 @@ def _job(args: tuple) -> None:
 
     log = _log(runs / f"{stage.replace(':', '_')}.log")
     cfg = default_stack("baseline")
-    data = load_split("train", limit=options["recipes"])
+    data = _train_split(options["recipes"])
     if stage == "vae":
         vae, scaling, losses = stages.train_vae(cfg, data, load_split("val"), options["vae_steps"], 16, log, STAGE_SEEDS["vae"])
         torch.save({"vae": vae.state_dict(), "scaling": scaling, "losses": losses}, runs / "vae.pt")
@@ -62,20 +76,18 @@ def _job(args: tuple) -> None:
 
         rank = int(stage.split(":", 1)[1])
         data_parallel.join(runs / "unet.rendezvous", rank, 2)
-        encoded = torch.load(runs / "encoded.pt")
-        unet, _, losses = stages.train_unet(cfg, data, encoded, options["unet_steps"], 32, log if rank == 0 else (lambda _: None), STAGE_SEEDS["unet"],
+        unet, _, losses = stages.train_unet(cfg, data, _encoded(runs), options["unet_steps"], 32, log if rank == 0 else (lambda _: None), STAGE_SEEDS["unet"],
                                             fuser_kind="baseline", lr=1e-3, image_dropout=1.0, data_rank=rank, sync_gradients=data_parallel.average_gradients)
         data_parallel.leave()
         if rank == 0:
             torch.save({"unet": unet.state_dict(), "losses": losses}, runs / "unet_text.pt")
     elif stage.startswith("finetune:"):
         kind = stage.split(":", 1)[1]
-        encoded = torch.load(runs / "encoded.pt")
         from .models.unet import UNet
 
         unet = UNet(cfg.unet)
         unet.load_state_dict(torch.load(runs / "unet_text.pt")["unet"])
-        unet, fuser, losses = stages.train_unet(cfg, data, encoded, options["finetune_steps"], 32, log, STAGE_SEEDS["finetune"], unet=unet,
+        unet, fuser, losses = stages.train_unet(cfg, data, _encoded(runs), options["finetune_steps"], 32, log, STAGE_SEEDS["finetune"], unet=unet,
                                                 fuser_kind=kind, lr=4e-4, style_weight=options["style_weight"])
         torch.save({"unet": unet.state_dict(), "fuser": fuser.state_dict(), "losses": losses}, runs / f"finetune_{kind}.pt")
 
@@ -122,12 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(2)
     from .train import stages
     from .train.data import load_split
-    from .train.finish import finish, shared_models
+    from .train.finish import finish, first_stage_checkpoints, shared_models
 
     cfg = default_stack("baseline")
-    vae_ckpt, clip_ckpt = torch.load(args.runs / "vae.pt"), torch.load(args.runs / "clip.pt")
+    vae_ckpt, clip_ckpt = first_stage_checkpoints(args.runs)
     if skip <= 1:
-        te, ie, vae = shared_models(cfg, args.runs)
+        te, ie, vae = shared_models(cfg, vae_ckpt, clip_ckpt)
         data = load_split("train", limit=args.recipes)
         timed("encode", lambda: torch.save(stages.encode_all(vae, vae_ckpt["scaling"], te, ie, data), args.runs / "encoded.pt"))
     if skip <= 2:

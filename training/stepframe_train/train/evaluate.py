@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..reference_sampler import ReferenceSampler, SamplerSettings
-from ..world.metrics import psnr, style_error, text_probe
+from ..world.metrics import psnr, style_error, summarise, text_probe
 from ..world.recipes import Recipe
 from ..world.render import render_recipe
 from .data import to_unit
@@ -25,17 +25,6 @@ def autoencoder_roundtrip(vae, frames: np.ndarray) -> np.ndarray:
     x = to_unit(torch.from_numpy(frames).permute(0, 3, 1, 2))
     out = vae.decoder(vae.encode(x)[0])
     return ((out / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
-def _summarise(rows: list[dict]) -> dict:
-    probes = [r["probe"] for r in rows if r["probe"] is not None]
-    return {
-        "frames": len(rows),
-        "text_probe_pass": float(np.mean(probes)) if probes else float("nan"),
-        "probed_steps": len(probes),
-        "style_error": float(np.mean([r["style"] for r in rows])),
-        "psnr": float(np.mean([min(r["psnr"], 60.0) for r in rows])),
-    }
 
 
 def evaluate(samplers: dict[str, ReferenceSampler], vae, recipes: list[Recipe], settings: dict[str, SamplerSettings]) -> tuple[dict, dict]:
@@ -58,4 +47,4 @@ def evaluate(samplers: dict[str, ReferenceSampler], vae, recipes: list[Recipe], 
                     "style": style_error(recipe, frame, reference[i]),
                     "psnr": psnr(frame, reference[i]),
                 })
-    return {name: _summarise(r) for name, r in rows.items()}, generated
+    return {name: summarise(r) for name, r in rows.items()}, generated

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ..bundle import BundleSpec, write_bundles
+from ..bundle import DEFAULTS, BundleSpec, write_bundles
 from ..clip_tokenizer import ClipTokenizer
 from ..config import default_stack
 from ..export import DEFAULT_TOKENIZER, REPO
@@ -25,16 +25,17 @@ from ..world.recipes import split
 from ..world.render import render_recipe
 from .evaluate import evaluate
 
-DEFAULTS = {"scheduler": "ddpm", "num_inference_steps": 50, "guidance_scale": 7.5, "image_guidance_scale": 1.5}
-
-
 def trained_config(cfg, vae_ckpt):
     return type(cfg).from_dict({**cfg.to_dict(), "vae": {**cfg.to_dict()["vae"], "scaling_factor": vae_ckpt["scaling"]}})
 
 
-def shared_models(cfg, runs: Path) -> tuple:
+def first_stage_checkpoints(runs: Path) -> tuple[dict, dict]:
+    """(autoencoder, CLIP) checkpoints of the first stage."""
+    return torch.load(runs / "vae.pt"), torch.load(runs / "clip.pt")
+
+
+def shared_models(cfg, vae_ckpt: dict, clip_ckpt: dict) -> tuple:
     """(text encoder, image encoder, autoencoder) from the first stage's checkpoints."""
-    clip_ckpt, vae_ckpt = torch.load(runs / "clip.pt"), torch.load(runs / "vae.pt")
     te, ie, vae = TextEncoder(cfg.text, clip_ckpt["token_map"]), ImageEncoder(cfg.image), AutoencoderKL(cfg.vae)
     te.load_state_dict(clip_ckpt["text_encoder"])
     ie.load_state_dict(clip_ckpt["image_encoder"])
@@ -49,7 +50,7 @@ def bundle_spec(cfg, runs: Path, kind: str) -> BundleSpec:
     unet.load_state_dict(ckpt["unet"])
     fuser.load_state_dict(ckpt["fuser"])
     return BundleSpec(name=kind, fuser_kind=kind, unet=unet.eval(), fuser=fuser.eval(), image_guidance=kind != "baseline",
-                      defaults=dict(DEFAULTS), provenance={"weights": "trained", "recipe_world_seed": 0, "finetune_losses": ckpt["losses"]})
+                      provenance={"weights": "trained", "recipe_world_seed": 0, "finetune_losses": ckpt["losses"]})
 
 
 def sampler_settings(spec: BundleSpec) -> SamplerSettings:
@@ -64,7 +65,7 @@ def evaluate_bundle(job: tuple) -> tuple[dict, dict]:
     kind, runs, cfg_dict, eval_recipes = job
     torch.set_num_threads(1)
     cfg = type(default_stack("baseline")).from_dict(cfg_dict)
-    te, ie, vae = shared_models(cfg, runs)
+    te, ie, vae = shared_models(cfg, *first_stage_checkpoints(runs))
     spec = bundle_spec(cfg, runs, kind)
     shared = Stack(config=cfg, text_encoder=te, image_encoder=ie, vae=vae, unet=spec.unet, fuser=spec.fuser)
     sampler = ReferenceSampler(shared, spec, ClipTokenizer.load(DEFAULT_TOKENIZER), image_guidance=spec.image_guidance)
@@ -75,7 +76,7 @@ def evaluate_bundle(job: tuple) -> tuple[dict, dict]:
 def finish(args, cfg, vae_ckpt, clip_ckpt, timings: dict, log, pool) -> None:
     t0 = time.time()
     cfg = trained_config(cfg, vae_ckpt)
-    te, ie, vae = shared_models(cfg, args.runs)
+    te, ie, vae = shared_models(cfg, vae_ckpt, clip_ckpt)
     specs = [bundle_spec(cfg, args.runs, kind) for kind in FUSER_KINDS]
     losses = {"autoencoder": vae_ckpt["losses"], "clip": clip_ckpt["losses"], "text_only_unet": torch.load(args.runs / "unet_text.pt")["losses"]}
     losses.update({s.name: s.provenance["finetune_losses"] for s in specs})

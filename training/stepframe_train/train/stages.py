@@ -238,8 +238,9 @@ def train_unet(
         style = torch.tensor(0.0)
         if style_weight > 0 and bool(has_prev.any()):
             x0_pred = (xt - (1 - a).sqrt() * eps) / a.sqrt()
-            fine = ((x0_pred - lat[safe]) ** 2).mean(dim=(1, 2, 3)) * acp[t]
-            coarse = ((F.adaptive_avg_pool2d(x0_pred, 4) - F.adaptive_avg_pool2d(lat[safe], 4)) ** 2).mean(dim=(1, 2, 3)).clamp(max=4.0)
+            prev_lat = lat[safe]
+            fine = ((x0_pred - prev_lat) ** 2).mean(dim=(1, 2, 3)) * acp[t]
+            coarse = ((F.adaptive_avg_pool2d(x0_pred, 4) - F.adaptive_avg_pool2d(prev_lat, 4)) ** 2).mean(dim=(1, 2, 3)).clamp(max=4.0)
             style = ((fine + coarse) * has_prev).sum() / has_prev.sum()
             loss = loss + style_weight * style
         opt.zero_grad(set_to_none=True)

@@ -69,3 +69,16 @@ def style_error(recipe: Recipe, generated: np.ndarray, reference: np.ndarray) ->
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Means over scored frames, each row {"probe": bool | None, "style": float, "psnr": float}; None where nothing was scored.
+    PSNR is capped at 60 dB so that an identical frame does not make the mean infinite."""
+    probes = [r["probe"] for r in rows if r["probe"] is not None]
+    return {
+        "frames": len(rows),
+        "probed_steps": len(probes),
+        "text_probe_pass": float(np.mean(probes)) if probes else None,
+        "style_error": float(np.mean([r["style"] for r in rows])) if rows else None,
+        "psnr": float(np.mean([min(r["psnr"], 60.0) for r in rows])) if rows else None,
+    }

@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .metrics import psnr, style_error, text_probe
+from .metrics import psnr, style_error, summarise, text_probe
 from .recipes import make_recipe
 
 
 def score(test_split: Path, generated: Path, reconstructed: Path) -> dict:
     meta = json.loads((test_split / "recipes.json").read_text())
-    probes, styles, psnrs = [], [], []
+    rows = []
     for entry in meta["recipes"]:
         recipe = make_recipe(entry["recipe_id"], meta["seed"])
         for step, info in zip(recipe.steps, entry["steps"]):
@@ -32,18 +32,8 @@ def score(test_split: Path, generated: Path, reconstructed: Path) -> dict:
             frame = np.asarray(Image.open(candidate).convert("RGB"))
             reference = np.asarray(Image.open(test_split / info["image"]).convert("RGB"))
             recon = np.asarray(Image.open(reconstructed / info["image"]).convert("RGB"))
-            result = text_probe(recipe, step, frame, recon)
-            if result is not None:
-                probes.append(result)
-            styles.append(style_error(recipe, frame, reference))
-            psnrs.append(min(psnr(frame, reference), 60.0))
-    return {
-        "frames": len(styles),
-        "probed_steps": len(probes),
-        "text_probe_pass": float(np.mean(probes)) if probes else None,
-        "style_error": float(np.mean(styles)) if styles else None,
-        "psnr": float(np.mean(psnrs)) if psnrs else None,
-    }
+            rows.append({"probe": text_probe(recipe, step, frame, recon), "style": style_error(recipe, frame, reference), "psnr": psnr(frame, reference)})
+    return summarise(rows)
 
 
 def main() -> None:
