@@ -6,7 +6,17 @@ export type HealthStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKN
 // HealthCheckResponse{1: status}. This keeps the probe free of proto loading at container start.
 function encodeRequest(service: string): Buffer {
   const bytes = Buffer.from(service, 'utf8');
-  return bytes.length ? Buffer.concat([Buffer.from([0x0a, bytes.length]), bytes]) : Buffer.alloc(0);
+  if (!bytes.length) return Buffer.alloc(0);
+  // The length is a protobuf varint: one byte below 128, more for longer service names.
+  const length: number[] = [];
+  for (let n = bytes.length; ; n >>>= 7) {
+    if (n < 0x80) {
+      length.push(n);
+      break;
+    }
+    length.push((n & 0x7f) | 0x80);
+  }
+  return Buffer.concat([Buffer.from([0x0a, ...length]), bytes]);
 }
 
 function decodeResponse(buf: Buffer): HealthStatus {
