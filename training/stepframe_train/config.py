@@ -46,13 +46,19 @@ class VaeConfig:
     image_channels: int = 3
     # 8 rather than SD's 4: at a 4x downscale a 2x2 speck is a quarter of a latent cell, and 4 channels blur it away.
     latent_channels: int = 8
-    channels: tuple[int, ...] = (16, 32, 64)
+    # One 16x16 stage after a 4x4 space-to-depth fold: the same 16x16 latents as SD's three stages at a quarter of the
+    # cost (no convolution runs at 64x64), and every latent cell sees its own pixels directly, which keeps small
+    # pieces sharp: 27.3 vs 24.6 dB held-out after 1400 steps at batch 8 (docs/results.md).
+    channels: tuple[int, ...] = (64,)
     groups: int = 8
     scaling_factor: float = 0.18215
+    # Pixels folded into channels before the first stage (space-to-depth) and unfolded after the last;
+    # 1 is SD's layout. Each fold also divides the image size by `patch`.
+    patch: int = 4
 
     @property
     def downscale(self) -> int:
-        return 2 ** (len(self.channels) - 1)
+        return self.patch * 2 ** (len(self.channels) - 1)
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,7 @@ def tiny_stack(fuser_kind: str) -> StackConfig:
     return StackConfig(
         text=TextEncoderConfig(embedding_rows=256, width=32, layers=1, heads=2),
         image=ImageEncoderConfig(patch_size=16, width=32, layers=1, heads=2),
-        vae=VaeConfig(latent_channels=4, channels=(16, 16, 16), groups=4),
+        vae=VaeConfig(latent_channels=4, channels=(16, 16, 16), groups=4, patch=1),
         unet=UnetConfig(latent_channels=4, channels=(16, 32), cross_attention_dim=32, heads=2, groups=4),
         fuser=FuserConfig(kind=fuser_kind, hidden=32),
     )

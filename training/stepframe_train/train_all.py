@@ -65,7 +65,8 @@ def _job(args: tuple) -> None:
     cfg = default_stack("baseline")
     data = _train_split(options["recipes"])
     if stage == "vae":
-        vae, scaling, losses = stages.train_vae(cfg, data, load_split("val"), options["vae_steps"], 16, log, STAGE_SEEDS["vae"])
+        vae, scaling, losses = stages.train_vae(cfg, data, load_split("val"), options["vae_steps"], 8, log, STAGE_SEEDS["vae"],
+                                                   detail_weight=options["vae_detail_weight"])
         torch.save({"vae": vae.state_dict(), "scaling": scaling, "losses": losses}, runs / "vae.pt")
     elif stage == "clip":
         token_map = world_token_map(DEFAULT_TOKENIZER, cfg.text.embedding_rows)
@@ -97,17 +98,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "models")
     parser.add_argument("--runs", type=Path, default=REPO / "training" / "runs")
     parser.add_argument("--recipes", type=int, default=2500, help="training recipes (of 6000 in the split)")
-    parser.add_argument("--vae-steps", type=int, default=2600)
-    parser.add_argument("--clip-steps", type=int, default=1200)
+    parser.add_argument("--vae-steps", type=int, default=10000, help="autoencoder steps at batch 8")
+    parser.add_argument("--vae-detail-weight", type=float, default=8.0, help="how much more the autoencoder's loss counts small details (train/stages.detail_weights)")
+    parser.add_argument("--clip-steps", type=int, default=1500)
     parser.add_argument("--unet-steps", type=int, default=3000, help="text-only UNet steps at batch 2 x 32")
-    parser.add_argument("--finetune-steps", type=int, default=1000)
+    parser.add_argument("--finetune-steps", type=int, default=1200)
     parser.add_argument("--style-weight", type=float, default=0.1, help="weight of the paper's style-consistency term")
     parser.add_argument("--eval-recipes", type=int, default=16)
     parser.add_argument("--skip-to", choices=("encode", "unet", "finetune", "export"), default=None, help="reuse earlier stages' files in --runs")
     args = parser.parse_args(argv)
     args.runs.mkdir(parents=True, exist_ok=True)
     log = _log(args.runs / "train_all.log")
-    options = {k: getattr(args, k) for k in ("recipes", "vae_steps", "clip_steps", "unet_steps", "finetune_steps", "style_weight")}
+    options = {k: getattr(args, k) for k in ("recipes", "vae_steps", "vae_detail_weight", "clip_steps", "unet_steps", "finetune_steps", "style_weight")}
     order = ["first", "encode", "unet", "finetune", "export"]
     skip = order.index(args.skip_to) if args.skip_to else 0
     # Stage timings persist in --runs, so that a resumed run still reports the wall time of every stage behind its files.

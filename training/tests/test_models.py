@@ -92,3 +92,15 @@ def test_unet_rows_at_different_timesteps_are_independent():
 def test_unknown_fuser_kind_fails_with_the_allowed_kinds():
     with pytest.raises(ValueError, match="attend_to_image"):
         build_stack(tiny_stack("sum"))
+
+
+def test_space_to_depth_fold_puts_each_pixel_of_a_patch_in_its_own_channel_and_unfolds_exactly():
+    from stepframe_train.models.vae import fold_patches, unfold_patches
+
+    image = torch.randn(2, 3, 8, 12)
+    folded = fold_patches(image, 4)
+    assert folded.shape == (2, 48, 2, 3)
+    # channel c * 16 + dy * 4 + dx of cell (i, j) holds pixel (4i + dy, 4j + dx) of channel c
+    assert folded[1, 2 * 16 + 1 * 4 + 3, 1, 2] == image[1, 2, 4 + 1, 8 + 3]
+    assert torch.equal(unfold_patches(folded, 4), image)
+    assert fold_patches(image, 1) is image

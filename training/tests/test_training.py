@@ -26,6 +26,16 @@ def test_vae_stage_reports_held_out_psnr(world):
     assert scaling > 0 and 0 < losses["val_psnr"] < 60
 
 
+def test_detail_weights_single_out_a_speck_and_leave_flat_areas_at_one():
+    flat = torch.full((1, 3, 16, 16), 0.3)
+    assert torch.allclose(stages.detail_weights(flat, 8.0), torch.ones(1, 1, 16, 16))
+    speck = flat.clone()
+    speck[:, 0, 7:9, 7:9] = 1.0  # a 2x2 red speck, the world's smallest element
+    weights = stages.detail_weights(speck, 8.0)
+    assert weights[0, 0, 7, 7] > 5 and abs(weights[0, 0, 0, 0] - 1.0) < 1e-5
+    assert torch.equal(stages.detail_weights(speck, 0.0), torch.ones(1, 1, 16, 16))
+
+
 def test_clip_stage_trains_both_contrastive_terms(world):
     cfg = tiny_stack("baseline")
     token_map = world_token_map(DEFAULT_TOKENIZER, cfg.text.embedding_rows)

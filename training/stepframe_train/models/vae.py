@@ -25,13 +25,33 @@ class MidBlock(nn.Module):
         return self.res2(x)
 
 
+def fold_patches(x: torch.Tensor, patch: int) -> torch.Tensor:
+    """[B, C, H, W] -> [B, C*p*p, H/p, W/p] (space-to-depth), as reshapes and a transpose so ONNX export stays plain."""
+    if patch == 1:
+        return x
+    b, c, h, w = x.shape
+    x = x.reshape(b, c, h // patch, patch, w // patch, patch)
+    return x.permute(0, 1, 3, 5, 2, 4).reshape(b, c * patch * patch, h // patch, w // patch)
+
+
+def unfold_patches(x: torch.Tensor, patch: int) -> torch.Tensor:
+    """Inverse of `fold_patches`."""
+    if patch == 1:
+        return x
+    b, cpp, h, w = x.shape
+    c = cpp // (patch * patch)
+    x = x.reshape(b, c, patch, patch, h, w)
+    return x.permute(0, 1, 4, 2, 5, 3).reshape(b, c, h * patch, w * patch)
+
+
 class VaeEncoder(nn.Module):
     """sample [B, 3, H, W] in [-1, 1] -> latent_parameters [B, 2C, H/f, W/f] (mean, log-variance)."""
 
     def __init__(self, cfg: VaeConfig):
         super().__init__()
         ch = cfg.channels
-        self.conv_in = nn.Conv2d(cfg.image_channels, ch[0], 3, padding=1)
+        self.patch = cfg.patch
+        self.conv_in = nn.Conv2d(cfg.image_channels * cfg.patch**2, ch[0], 3, padding=1)
         stages: list[nn.Module] = []
         for i, out_ch in enumerate(ch):
             stages.append(ResnetBlock(ch[max(i - 1, 0)], out_ch, cfg.groups))
@@ -44,7 +64,7 @@ class VaeEncoder(nn.Module):
         self.quant_conv = nn.Conv2d(2 * cfg.latent_channels, 2 * cfg.latent_channels, 1)
 
     def forward(self, sample: torch.Tensor) -> torch.Tensor:
-        h = self.mid(self.down(self.conv_in(sample)))
+        h = self.mid(self.down(self.conv_in(fold_patches(sample, self.patch))))
         return self.quant_conv(self.conv_out(nn.functional.silu(self.norm_out(h))))
 
 
@@ -64,11 +84,12 @@ class VaeDecoder(nn.Module):
                 stages.append(Upsample(out_ch))
         self.up = nn.Sequential(*stages)
         self.norm_out = nn.GroupNorm(cfg.groups, ch[-1], eps=1e-6)
-        self.conv_out = nn.Conv2d(ch[-1], cfg.image_channels, 3, padding=1)
+        self.patch = cfg.patch
+        self.conv_out = nn.Conv2d(ch[-1], cfg.image_channels * cfg.patch**2, 3, padding=1)
 
     def forward(self, latent_sample: torch.Tensor) -> torch.Tensor:
         h = self.up(self.mid(self.conv_in(self.post_quant_conv(latent_sample))))
-        return self.conv_out(nn.functional.silu(self.norm_out(h)))
+        return unfold_patches(self.conv_out(nn.functional.silu(self.norm_out(h))), self.patch)
 
 
 class AutoencoderKL(nn.Module):

@@ -81,7 +81,7 @@ def finish(args, cfg, vae_ckpt, clip_ckpt, timings: dict, log, pool) -> None:
     losses = {"autoencoder": vae_ckpt["losses"], "clip": clip_ckpt["losses"], "text_only_unet": torch.load(args.runs / "unet_text.pt")["losses"]}
     losses.update({s.name: s.provenance["finetune_losses"] for s in specs})
     shared = Stack(config=cfg, text_encoder=te, image_encoder=ie, vae=vae, unet=specs[0].unet, fuser=specs[0].fuser)
-    written = write_bundles(args.out, shared, specs, DEFAULT_TOKENIZER, {"created_by": "stepframe_train.train_all", "options": {k: getattr(args, k) for k in ("recipes", "vae_steps", "clip_steps", "unet_steps", "finetune_steps", "style_weight")}})
+    written = write_bundles(args.out, shared, specs, DEFAULT_TOKENIZER, {"created_by": "stepframe_train.train_all", "options": {k: getattr(args, k) for k in ("recipes", "vae_steps", "vae_detail_weight", "clip_steps", "unet_steps", "finetune_steps", "style_weight")}})
     log(f"exported {len(written)} bundles to {args.out}")
     export_test_split(REPO / "training" / "world_test")
 
