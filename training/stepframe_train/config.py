@@ -112,7 +112,7 @@ def tiny_stack(fuser_kind: str) -> StackConfig:
     return StackConfig(
         text=TextEncoderConfig(embedding_rows=256, width=32, layers=1, heads=2),
         image=ImageEncoderConfig(patch_size=16, width=32, layers=1, heads=2),
-        vae=VaeConfig(latent_channels=4, channels=(16, 16, 16), groups=4, patch=1),
+        vae=VaeConfig(latent_channels=4, channels=(16, 16), groups=4, patch=2),  # patch 2: the fixtures cover the fold
         unet=UnetConfig(latent_channels=4, channels=(16, 32), cross_attention_dim=32, heads=2, groups=4),
         fuser=FuserConfig(kind=fuser_kind, hidden=32),
     )

@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     if skip <= 3:
         timed("fine-tune six fusers", lambda: in_pair([(f"finetune:{k}", args.runs, options) for k in FUSER_KINDS]))
     with ctx.Pool(2) as pool:
-        finish(args, cfg, vae_ckpt, clip_ckpt, timings, log, pool)
+        finish(args, options, cfg, vae_ckpt, clip_ckpt, timings, log, pool)
     return 0
 
 

@@ -60,20 +60,24 @@ def sampler_settings(spec: BundleSpec) -> SamplerSettings:
                            image_guidance_scale=d["image_guidance_scale"] if spec.image_guidance else None, seed=1)
 
 
+def trained_sampler(cfg, runs: Path, kind: str) -> tuple[ReferenceSampler, BundleSpec, AutoencoderKL]:
+    """The reference sampler over one trained bundle's checkpoints in `runs`, with its spec and the autoencoder."""
+    te, ie, vae = shared_models(cfg, *first_stage_checkpoints(runs))
+    spec = bundle_spec(cfg, runs, kind)
+    shared = Stack(config=cfg, text_encoder=te, image_encoder=ie, vae=vae, unet=spec.unet, fuser=spec.fuser)
+    return ReferenceSampler(shared, spec, ClipTokenizer.load(DEFAULT_TOKENIZER), image_guidance=spec.image_guidance), spec, vae
+
+
 def evaluate_bundle(job: tuple) -> tuple[dict, dict]:
     """One bundle on the test recipes, in a worker process with one thread (two run side by side)."""
     kind, runs, cfg_dict, eval_recipes = job
     torch.set_num_threads(1)
-    cfg = type(default_stack("baseline")).from_dict(cfg_dict)
-    te, ie, vae = shared_models(cfg, *first_stage_checkpoints(runs))
-    spec = bundle_spec(cfg, runs, kind)
-    shared = Stack(config=cfg, text_encoder=te, image_encoder=ie, vae=vae, unet=spec.unet, fuser=spec.fuser)
-    sampler = ReferenceSampler(shared, spec, ClipTokenizer.load(DEFAULT_TOKENIZER), image_guidance=spec.image_guidance)
+    sampler, spec, vae = trained_sampler(type(default_stack("baseline")).from_dict(cfg_dict), runs, kind)
     with torch.no_grad():
         return evaluate({kind: sampler}, vae, split("test")[:eval_recipes], {kind: sampler_settings(spec)})
 
 
-def finish(args, cfg, vae_ckpt, clip_ckpt, timings: dict, log, pool) -> None:
+def finish(args, options: dict, cfg, vae_ckpt, clip_ckpt, timings: dict, log, pool) -> None:
     t0 = time.time()
     cfg = trained_config(cfg, vae_ckpt)
     te, ie, vae = shared_models(cfg, vae_ckpt, clip_ckpt)
@@ -81,7 +85,7 @@ def finish(args, cfg, vae_ckpt, clip_ckpt, timings: dict, log, pool) -> None:
     losses = {"autoencoder": vae_ckpt["losses"], "clip": clip_ckpt["losses"], "text_only_unet": torch.load(args.runs / "unet_text.pt")["losses"]}
     losses.update({s.name: s.provenance["finetune_losses"] for s in specs})
     shared = Stack(config=cfg, text_encoder=te, image_encoder=ie, vae=vae, unet=specs[0].unet, fuser=specs[0].fuser)
-    written = write_bundles(args.out, shared, specs, DEFAULT_TOKENIZER, {"created_by": "stepframe_train.train_all", "options": {k: getattr(args, k) for k in ("recipes", "vae_steps", "vae_detail_weight", "clip_steps", "unet_steps", "finetune_steps", "style_weight")}})
+    written = write_bundles(args.out, shared, specs, DEFAULT_TOKENIZER, {"created_by": "stepframe_train.train_all", "options": options})
     log(f"exported {len(written)} bundles to {args.out}")
     export_test_split(REPO / "training" / "world_test")
 

@@ -15,26 +15,19 @@ from pathlib import Path
 
 import torch
 
-from ..clip_tokenizer import ClipTokenizer
 from ..config import default_stack
-from ..export import DEFAULT_TOKENIZER, REPO
+from ..export import REPO
 from ..models.fusers import FUSER_KINDS
-from ..reference_sampler import ReferenceSampler
-from ..stack import Stack
 from ..world.recipes import split
 from .evaluate import evaluate
-from .finish import bundle_spec, first_stage_checkpoints, sampler_settings, shared_models, trained_config
+from .finish import first_stage_checkpoints, sampler_settings, trained_config, trained_sampler
 
 
 def _score(job: tuple) -> tuple[str, float, dict]:
     kind, scale, runs, recipes = job
     torch.set_num_threads(1)
-    vae_ckpt, clip_ckpt = first_stage_checkpoints(runs)
-    cfg = trained_config(default_stack("baseline"), vae_ckpt)
-    te, ie, vae = shared_models(cfg, vae_ckpt, clip_ckpt)
-    spec = bundle_spec(cfg, runs, kind)
-    stack = Stack(config=cfg, text_encoder=te, image_encoder=ie, vae=vae, unet=spec.unet, fuser=spec.fuser)
-    sampler = ReferenceSampler(stack, spec, ClipTokenizer.load(DEFAULT_TOKENIZER), image_guidance=True)
+    cfg = trained_config(default_stack("baseline"), first_stage_checkpoints(runs)[0])
+    sampler, spec, vae = trained_sampler(cfg, runs, kind)
     settings = dataclasses.replace(sampler_settings(spec), image_guidance_scale=scale)
     with torch.no_grad():
         metrics, _ = evaluate({kind: sampler}, vae, split("val")[:recipes], {kind: settings})
@@ -52,10 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(kind, scale, args.runs, args.recipes) for kind in FUSER_KINDS if kind != "baseline" for scale in args.scales]
     with mp.get_context("spawn").Pool(2) as pool:
         results = pool.map(_score, jobs, chunksize=1)
-    print(f"validation split, {args.recipes} recipes, text guidance 7.5")
+    print(f"validation split, {args.recipes} recipes ({results[0][2]['probed_steps']} probed steps), text guidance 7.5")
     print(f"{'fuser':<16} {'image guidance':>14} {'text probe':>10} {'style error':>11} {'PSNR':>6}")
     for kind, scale, m in results:
-        print(f"{kind:<16} {scale:>14.1f} {m['text_probe_pass']:>10.1%} {m['style_error']:>11.1f} {m['psnr']:>6.2f}")
+        print(f"{kind:<16} {scale:>14g} {m['text_probe_pass']:>10.1%} {m['style_error']:>11.1f} {m['psnr']:>6.2f}")
     return 0
 
 
