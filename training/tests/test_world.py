@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from stepframe_train.world.metrics import colour_count, probe_target, psnr, style_error, text_probe
+from stepframe_train.world.metrics import colour_count, probe_row, probe_target, psnr, style_error, summarise, text_probe
 from stepframe_train.world.recipes import make_recipe, split
 from stepframe_train.world.render import recipe_style, render, render_recipe
 
@@ -66,3 +66,18 @@ def test_style_error_sees_a_different_style(recipe_id):
     if recipe_style(a) == recipe_style(b):
         pytest.skip("same style by chance")
     assert style_error(a, render(b, b.steps[0].state), render(a, a.steps[0].state)) > 10
+
+
+def test_a_step_the_reconstruction_cannot_show_is_left_out_of_the_showable_rate():
+    recipe = next(r for r in split("test") if any(probe_target(r, s) for s in r.steps[1:]))
+    frames = render_recipe(recipe)
+    i = next(i for i, s in enumerate(recipe.steps) if i and probe_target(recipe, s))
+    # The previous frame as the "reconstruction": it lacks the step's new colour, so no generator is held to it.
+    blind = probe_row(recipe, recipe.steps[i], frames[i], frames[i], frames[i - 1])
+    sharp = probe_row(recipe, recipe.steps[i], frames[i - 1], frames[i], frames[i])
+    assert blind["showable"] is False and sharp["showable"] is True and sharp["probe"] is False
+    unprobed = probe_row(recipe, recipe.steps[0], frames[0], frames[0], frames[0]) if probe_target(recipe, recipe.steps[0]) is None else None
+    rows = [blind, sharp, dict(sharp, probe=True)] + ([unprobed] if unprobed else [])
+    summary = summarise(rows)
+    assert summary["probed_steps"] == 3 and summary["showable_steps"] == 2
+    assert summary["text_probe_pass_showable"] == 0.5

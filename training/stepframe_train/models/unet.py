@@ -61,7 +61,9 @@ class UNet(nn.Module):
         self.time_embedding = nn.Sequential(nn.Linear(ch[0], temb), nn.SiLU(), nn.Linear(temb, temb))
         self.conv_in = nn.Conv2d(cfg.latent_channels, ch[0], 3, padding=1)
 
-        def transformer(level: int) -> SpatialTransformer:
+        def transformer(level: int) -> nn.Module:
+            if level < cfg.cross_attention_from_level:
+                return _NoContext()
             return SpatialTransformer(ch[level], cfg.heads, cfg.cross_attention_dim, cfg.groups, level >= cfg.self_attention_from_level)
 
         self.down_res = nn.ModuleList(ResnetBlock(ch[max(i - 1, 0)], c, cfg.groups, temb) for i, c in enumerate(ch))
@@ -95,3 +97,10 @@ class UNet(nn.Module):
             if i < len(self.upsamplers):
                 h = self.upsamplers[i](h)
         return self.conv_out(nn.functional.silu(self.norm_out(h)))
+
+
+class _NoContext(nn.Module):
+    """Stands in for the transformer at levels without attention (ResNet blocks only)."""
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        return x

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..reference_sampler import ReferenceSampler, SamplerSettings
-from ..world.metrics import psnr, style_error, summarise, text_probe
+from ..world.metrics import probe_row, summarise
 from ..world.recipes import Recipe
 from ..world.render import render_recipe
 from .data import to_unit
@@ -42,9 +42,5 @@ def evaluate(samplers: dict[str, ReferenceSampler], vae, recipes: list[Recipe], 
         for i, step in enumerate(recipe.steps[1:], start=1):
             candidates = {**{name: frames[i - 1] for name, frames in outputs.items()}, "copy_previous_frame": reference[i - 1], "autoencoder_reconstruction": recon[i]}
             for name, frame in candidates.items():
-                rows[name].append({
-                    "probe": text_probe(recipe, step, frame, recon[i]),
-                    "style": style_error(recipe, frame, reference[i]),
-                    "psnr": psnr(frame, reference[i]),
-                })
+                rows[name].append(probe_row(recipe, step, frame, reference[i], recon[i]))
     return {name: summarise(r) for name, r in rows.items()}, generated

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .metrics import psnr, style_error, summarise, text_probe
+from .metrics import probe_row, summarise
 from .recipes import make_recipe
 
 
@@ -32,7 +32,7 @@ def score(test_split: Path, generated: Path, reconstructed: Path) -> dict:
             frame = np.asarray(Image.open(candidate).convert("RGB"))
             reference = np.asarray(Image.open(test_split / info["image"]).convert("RGB"))
             recon = np.asarray(Image.open(reconstructed / info["image"]).convert("RGB"))
-            rows.append({"probe": text_probe(recipe, step, frame, recon), "style": style_error(recipe, frame, reference), "psnr": psnr(frame, reference)})
+            rows.append(probe_row(recipe, step, frame, reference, recon))
     return summarise(rows)
 
 

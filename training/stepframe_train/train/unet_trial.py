@@ -1,0 +1,66 @@
+"""Trains one text-only UNet variant briefly and scores it, to compare architectures before a full run.
+
+    cd training && /usr/bin/python3 -m stepframe_train.train.unet_trial --steps 3800 --channels 32 48 48 --cross-attention-from-level 1
+
+Starts from the autoencoder, CLIP encoders and encoded training set that train_all left in --runs, and
+trains as train_all's text-only stage does (seed 13, lr 1e-3, images always dropped) but in one process
+at batch 32. Prints the parameter count, seconds per step, the final smoothed denoising loss, and the
+baseline's scores (evaluate.py's protocol, bundle defaults) on the first --recipes val recipes.
+One thread, so trials can run side by side; compare them at equal wall time, not equal steps.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import torch
+
+from ..bundle import BundleSpec
+from ..clip_tokenizer import ClipTokenizer
+from ..config import default_stack
+from ..export import DEFAULT_TOKENIZER, REPO
+from ..reference_sampler import ReferenceSampler, SamplerSettings
+from ..stack import Stack
+from ..world.recipes import split
+from .data import load_split
+from .evaluate import evaluate
+from .finish import first_stage_checkpoints, shared_models, trained_config
+from .stages import train_unet
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=Path, default=REPO / "training" / "runs")
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--channels", type=int, nargs="+", default=None, help="UNet widths per level (default: the default preset's)")
+    parser.add_argument("--cross-attention-from-level", type=int, default=None)
+    parser.add_argument("--recipes", type=int, default=24, help="validation recipes to score")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    vae_ckpt, clip_ckpt = first_stage_checkpoints(args.runs)
+    cfg = trained_config(default_stack("baseline"), vae_ckpt)
+    changes = {"channels": tuple(args.channels) if args.channels else None, "cross_attention_from_level": args.cross_attention_from_level}
+    cfg = dataclasses.replace(cfg, unet=dataclasses.replace(cfg.unet, **{k: v for k, v in changes.items() if v is not None}))
+    data = load_split("train", limit=2500)
+    started = time.time()
+    unet, fuser, losses = train_unet(cfg, data, torch.load(args.runs / "encoded.pt"), args.steps, 32, print, 13, fuser_kind="baseline",
+                                     lr=1e-3, image_dropout=1.0)
+    seconds = time.time() - started
+    te, ie, vae = shared_models(cfg, vae_ckpt, clip_ckpt)
+    spec = BundleSpec(name="baseline", fuser_kind="baseline", unet=unet, fuser=fuser)
+    stack = Stack(config=cfg, text_encoder=te, image_encoder=ie, vae=vae, unet=unet, fuser=fuser)
+    sampler = ReferenceSampler(stack, spec, ClipTokenizer.load(DEFAULT_TOKENIZER))
+    with torch.no_grad():
+        metrics, _ = evaluate({"baseline": sampler}, vae, split("val")[: args.recipes], {"baseline": SamplerSettings(seed=1)})
+    m = metrics["baseline"]
+    print(f"unet {cfg.unet.channels} cross-attention from level {cfg.unet.cross_attention_from_level}: "
+          f"{sum(p.numel() for p in unet.parameters())} parameters, {seconds / args.steps:.3f} s/step, loss {losses['denoise']:.4f}")
+    print(f"val {args.recipes} recipes: text probe {m['text_probe_pass']:.1%} ({m['probed_steps']} steps), "
+          f"{m['text_probe_pass_showable']:.1%} on {m['showable_steps']} steps the reconstruction passes, style {m['style_error']:.1f}, PSNR {m['psnr']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
