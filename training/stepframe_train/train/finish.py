@@ -60,12 +60,18 @@ def sampler_settings(spec: BundleSpec) -> SamplerSettings:
                            image_guidance_scale=d["image_guidance_scale"] if spec.image_guidance else None, seed=1)
 
 
+def sampler_over(cfg, spec: BundleSpec, runs: Path) -> tuple[ReferenceSampler, AutoencoderKL]:
+    """The reference sampler over `spec`'s UNet and fuser on the first stage's encoders and autoencoder in `runs`."""
+    te, ie, vae = shared_models(cfg, *first_stage_checkpoints(runs))
+    shared = Stack(config=cfg, text_encoder=te, image_encoder=ie, vae=vae, unet=spec.unet, fuser=spec.fuser)
+    return ReferenceSampler(shared, spec, ClipTokenizer.load(DEFAULT_TOKENIZER), image_guidance=spec.image_guidance), vae
+
+
 def trained_sampler(cfg, runs: Path, kind: str) -> tuple[ReferenceSampler, BundleSpec, AutoencoderKL]:
     """The reference sampler over one trained bundle's checkpoints in `runs`, with its spec and the autoencoder."""
-    te, ie, vae = shared_models(cfg, *first_stage_checkpoints(runs))
     spec = bundle_spec(cfg, runs, kind)
-    shared = Stack(config=cfg, text_encoder=te, image_encoder=ie, vae=vae, unet=spec.unet, fuser=spec.fuser)
-    return ReferenceSampler(shared, spec, ClipTokenizer.load(DEFAULT_TOKENIZER), image_guidance=spec.image_guidance), spec, vae
+    sampler, vae = sampler_over(cfg, spec, runs)
+    return sampler, spec, vae
 
 
 def evaluate_bundle(job: tuple) -> tuple[dict, dict]:

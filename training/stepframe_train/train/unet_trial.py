@@ -18,15 +18,13 @@ from pathlib import Path
 import torch
 
 from ..bundle import BundleSpec
-from ..clip_tokenizer import ClipTokenizer
 from ..config import default_stack
-from ..export import DEFAULT_TOKENIZER, REPO
-from ..reference_sampler import ReferenceSampler, SamplerSettings
-from ..stack import Stack
+from ..export import REPO
+from ..reference_sampler import SamplerSettings
 from ..world.recipes import split
 from .data import load_split
 from .evaluate import evaluate
-from .finish import first_stage_checkpoints, shared_models, trained_config
+from .finish import first_stage_checkpoints, sampler_over, trained_config
 from .stages import train_unet
 
 
@@ -39,8 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipes", type=int, default=24, help="validation recipes to score")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    vae_ckpt, clip_ckpt = first_stage_checkpoints(args.runs)
-    cfg = trained_config(default_stack("baseline"), vae_ckpt)
+    cfg = trained_config(default_stack("baseline"), first_stage_checkpoints(args.runs)[0])
     changes = {"channels": tuple(args.channels) if args.channels else None, "cross_attention_from_level": args.cross_attention_from_level}
     cfg = dataclasses.replace(cfg, unet=dataclasses.replace(cfg.unet, **{k: v for k, v in changes.items() if v is not None}))
     data = load_split("train", limit=2500)
@@ -48,10 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     unet, fuser, losses = train_unet(cfg, data, torch.load(args.runs / "encoded.pt"), args.steps, 32, print, 13, fuser_kind="baseline",
                                      lr=1e-3, image_dropout=1.0)
     seconds = time.time() - started
-    te, ie, vae = shared_models(cfg, vae_ckpt, clip_ckpt)
-    spec = BundleSpec(name="baseline", fuser_kind="baseline", unet=unet, fuser=fuser)
-    stack = Stack(config=cfg, text_encoder=te, image_encoder=ie, vae=vae, unet=unet, fuser=fuser)
-    sampler = ReferenceSampler(stack, spec, ClipTokenizer.load(DEFAULT_TOKENIZER))
+    sampler, vae = sampler_over(cfg, BundleSpec(name="baseline", fuser_kind="baseline", unet=unet, fuser=fuser), args.runs)
     with torch.no_grad():
         metrics, _ = evaluate({"baseline": sampler}, vae, split("val")[: args.recipes], {"baseline": SamplerSettings(seed=1)})
     m = metrics["baseline"]
