@@ -50,7 +50,9 @@ describe('the server process', () => {
 
     const received: string[] = [];
     let lateCall: Promise<unknown> | null = null;
-    for await (const event of client.generate({ steps: ['chop the carrots', 'fry the carrots', 'serve'], numInferenceSteps: 30 })) {
+    // 300 denoising steps keep the request in flight well past the late call, even on the fixtures' small UNet
+    // (at 30 steps the request could finish first, and the late call then met a closed port instead of UNAVAILABLE).
+    for await (const event of client.generate({ steps: ['chop the carrots', 'fry the carrots', 'serve'], numInferenceSteps: 300 })) {
       received.push(event.$case);
       if (received.length === 1) {
         child.kill('SIGTERM');
