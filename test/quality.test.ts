@@ -89,10 +89,10 @@ describe('trained bundles on a test subset: text faithfulness and style consiste
       );
     }
     t.diagnostic(JSON.stringify(scores));
-    // Measured here: baseline 0.36, concatenation 0.23 (22 probed steps, so one step is 4.5 points).
-    assert.ok(scores.baseline.text_probe_pass >= 0.25, `baseline text probe ${scores.baseline.text_probe_pass}`);
+    // Measured here: baseline 0.45, concatenation 0.23 (22 probed steps, so one step is 4.5 points).
+    assert.ok(scores.baseline.text_probe_pass >= 0.36, `baseline text probe ${scores.baseline.text_probe_pass}`);
     assert.ok(scores.concatenation.text_probe_pass >= 0.13, `concatenation text probe ${scores.concatenation.text_probe_pass}`);
-    // Conditioning on the previous frame must bring the style closer than the text-only baseline does (measured 65.5 vs 120.2, 0.55x).
-    assert.ok(scores.concatenation.style_error < 0.7 * scores.baseline.style_error, `style error ${scores.concatenation.style_error} vs baseline ${scores.baseline.style_error}`);
+    // Conditioning on the previous frame must bring the style closer than the text-only baseline does (measured 65.5 vs 131.6, 0.50x).
+    assert.ok(scores.concatenation.style_error < 0.6 * scores.baseline.style_error, `style error ${scores.concatenation.style_error} vs baseline ${scores.baseline.style_error}`);
   });
 });

@@ -88,8 +88,11 @@ def _job(args: tuple) -> None:
 
         unet = UNet(cfg.unet)
         unet.load_state_dict(torch.load(runs / "unet_text.pt")["unet"])
+        # The baseline never sees the previous image, so the style term could only pull it towards the average previous
+        # frame: on 24 val recipes that cost it 7 points of text probe (docs/results.md). It is plain SD in the paper too.
+        style_weight = 0.0 if kind == "baseline" else options["style_weight"]
         unet, fuser, losses = stages.train_unet(cfg, data, _encoded(runs), options["finetune_steps"], 32, log, STAGE_SEEDS["finetune"], unet=unet,
-                                                fuser_kind=kind, lr=4e-4, style_weight=options["style_weight"])
+                                                fuser_kind=kind, lr=4e-4, style_weight=style_weight)
         torch.save({"unet": unet.state_dict(), "fuser": fuser.state_dict(), "losses": losses}, runs / f"finetune_{kind}.pt")
 
 
@@ -103,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clip-steps", type=int, default=1500)
     parser.add_argument("--unet-steps", type=int, default=5000, help="text-only UNet steps at batch 2 x 32")
     parser.add_argument("--finetune-steps", type=int, default=2000)
-    parser.add_argument("--style-weight", type=float, default=0.1, help="weight of the paper's style-consistency term")
+    parser.add_argument("--style-weight", type=float, default=0.1, help="weight of the paper's style-consistency term (image-conditioned fusers; the baseline trains without it)")
     parser.add_argument("--eval-recipes", type=int, default=16)
     parser.add_argument("--skip-to", choices=("encode", "unet", "finetune", "export"), default=None, help="reuse earlier stages' files in --runs")
     args = parser.parse_args(argv)

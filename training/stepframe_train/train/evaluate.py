@@ -44,3 +44,9 @@ def evaluate(samplers: dict[str, ReferenceSampler], vae, recipes: list[Recipe], 
             for name, frame in candidates.items():
                 rows[name].append(probe_row(recipe, step, frame, reference[i], recon[i]))
     return {name: summarise(r) for name, r in rows.items()}, generated
+
+
+def scores_line(recipes: int, m: dict) -> str:
+    """One row of `summarise` as the trial tools print it."""
+    return (f"val {recipes} recipes: text probe {m['text_probe_pass']:.1%} ({m['probed_steps']} steps), "
+            f"{m['text_probe_pass_showable']:.1%} on {m['showable_steps']} steps the reconstruction passes, style {m['style_error']:.1f}, PSNR {m['psnr']:.2f}")

@@ -23,7 +23,7 @@ from ..export import REPO
 from ..reference_sampler import SamplerSettings
 from ..world.recipes import split
 from .data import load_split
-from .evaluate import evaluate
+from .evaluate import evaluate, scores_line
 from .finish import first_stage_checkpoints, sampler_over, trained_config
 from .stages import train_unet
 
@@ -51,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     m = metrics["baseline"]
     print(f"unet {cfg.unet.channels} cross-attention from level {cfg.unet.cross_attention_from_level}: "
           f"{sum(p.numel() for p in unet.parameters())} parameters, {seconds / args.steps:.3f} s/step, loss {losses['denoise']:.4f}")
-    print(f"val {args.recipes} recipes: text probe {m['text_probe_pass']:.1%} ({m['probed_steps']} steps), "
-          f"{m['text_probe_pass_showable']:.1%} on {m['showable_steps']} steps the reconstruction passes, style {m['style_error']:.1f}, PSNR {m['psnr']:.2f}")
+    print(scores_line(args.recipes, m))
     return 0
 
 

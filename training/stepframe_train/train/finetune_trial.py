@@ -1,0 +1,64 @@
+"""Fine-tunes one fuser from the shared text-only UNet with a chosen style weight and scores it, to weigh
+the paper's style term against text faithfulness before a full run.
+
+    cd training && /usr/bin/python3 -m stepframe_train.train.finetune_trial --fuser concatenation --style-weight 0
+    cd training && /usr/bin/python3 -m stepframe_train.train.finetune_trial --fuser baseline --steps 0   # score the text-only UNet itself
+
+Starts from runs/unet_text.pt and the encoded training set that train_all left in --runs and trains as
+train_all's fine-tuning stage does (seed 14, lr 4e-4, batch 32), but in one process with one thread, so
+trials can run side by side. Prints the fuser's scores (evaluate.py's protocol, the bundle's default
+sampler settings) on the first --recipes val recipes; the test split stays untouched.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from ..bundle import BundleSpec
+from ..config import default_stack
+from ..export import REPO
+from ..models.fusers import FUSER_KINDS
+from ..models.unet import UNet
+from ..stack import build_fuser_for
+from ..world.recipes import split
+from .data import load_split
+from .evaluate import evaluate, scores_line
+from .finish import first_stage_checkpoints, sampler_over, sampler_settings, trained_config
+from .stages import train_unet
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=Path, default=REPO / "training" / "runs")
+    parser.add_argument("--fuser", choices=FUSER_KINDS, required=True)
+    parser.add_argument("--style-weight", type=float, default=0.1)
+    parser.add_argument("--steps", type=int, default=2000, help="fine-tuning steps at batch 32 (0: score the text-only UNet as it is)")
+    parser.add_argument("--recipes", type=int, default=24, help="validation recipes to score")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    cfg = trained_config(default_stack(args.fuser), first_stage_checkpoints(args.runs)[0])
+    unet = UNet(cfg.unet)
+    unet.load_state_dict(torch.load(args.runs / "unet_text.pt")["unet"])
+    started = time.time()
+    if args.steps > 0:
+        unet, fuser, losses = train_unet(cfg, load_split("train", limit=2500), torch.load(args.runs / "encoded.pt"), args.steps, 32, print, 14,
+                                         unet=unet, fuser_kind=args.fuser, lr=4e-4, style_weight=args.style_weight)
+    else:
+        fuser = build_fuser_for(cfg)
+        fuser.start_from_text()
+        losses = {}
+    spec = BundleSpec(name=args.fuser, fuser_kind=args.fuser, unet=unet.eval(), fuser=fuser.eval(), image_guidance=args.fuser != "baseline")
+    sampler, vae = sampler_over(cfg, spec, args.runs)
+    with torch.no_grad():
+        metrics, _ = evaluate({args.fuser: sampler}, vae, split("val")[: args.recipes], {args.fuser: sampler_settings(spec)})
+    m = metrics[args.fuser]
+    print(f"{args.fuser}, style weight {args.style_weight:g}, {args.steps} steps in {time.time() - started:.0f}s, losses {losses}")
+    print(scores_line(args.recipes, m))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
