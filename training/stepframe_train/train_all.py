@@ -66,7 +66,7 @@ def _job(args: tuple) -> None:
     data = _train_split(options["recipes"])
     if stage == "vae":
         vae, scaling, losses = stages.train_vae(cfg, data, load_split("val"), options["vae_steps"], 8, log, STAGE_SEEDS["vae"],
-                                                   detail_weight=options["vae_detail_weight"])
+                                                   detail_weight=options["vae_detail_weight"], kl_weight=options["vae_kl_weight"])
         torch.save({"vae": vae.state_dict(), "scaling": scaling, "losses": losses}, runs / "vae.pt")
     elif stage == "clip":
         token_map = world_token_map(DEFAULT_TOKENIZER, cfg.text.embedding_rows)
@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipes", type=int, default=2500, help="training recipes (of 6000 in the split)")
     parser.add_argument("--vae-steps", type=int, default=10000, help="autoencoder steps at batch 8")
     parser.add_argument("--vae-detail-weight", type=float, default=8.0, help="how much more the autoencoder's loss counts small details (train/stages.detail_weights)")
+    parser.add_argument("--vae-kl-weight", type=float, default=1e-6, help="the autoencoder's KL weight (SD's 1e-6; docs/results.md measures 1e-4)")
     parser.add_argument("--clip-steps", type=int, default=1500)
     parser.add_argument("--unet-steps", type=int, default=5000, help="text-only UNet steps at batch 2 x 32")
     parser.add_argument("--finetune-steps", type=int, default=2000)
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.runs.mkdir(parents=True, exist_ok=True)
     log = _log(args.runs / "train_all.log")
-    options = {k: getattr(args, k) for k in ("recipes", "vae_steps", "vae_detail_weight", "clip_steps", "unet_steps", "finetune_steps", "style_weight")}
+    options = {k: getattr(args, k) for k in ("recipes", "vae_steps", "vae_detail_weight", "vae_kl_weight", "clip_steps", "unet_steps", "finetune_steps", "style_weight")}
     order = ["first", "encode", "unet", "finetune", "export"]
     skip = order.index(args.skip_to) if args.skip_to else 0
     # Stage timings persist in --runs, so that a resumed run still reports the wall time of every stage behind its files.

@@ -39,7 +39,7 @@ def detail_weights(x: torch.Tensor, strength: float) -> torch.Tensor:
 
 
 def train_vae(cfg: StackConfig, data: WorldTensors, val: WorldTensors, steps: int, batch: int, log: Log, seed: int,
-              lr: float = 1.5e-3, detail_weight: float = 0.0) -> tuple[AutoencoderKL, float, dict]:
+              lr: float = 1.5e-3, detail_weight: float = 0.0, kl_weight: float = 1e-6) -> tuple[AutoencoderKL, float, dict]:
     """L1 + L2 reconstruction, weighted towards small details (`detail_weights`), with a small KL term; returns the
     model, its scaling factor and final losses (with the PSNR of held-out `val` frames, the figure issue 3 sets a floor for)."""
     torch.manual_seed(seed)
@@ -57,7 +57,7 @@ def train_vae(cfg: StackConfig, data: WorldTensors, val: WorldTensors, steps: in
         error = recon - x
         weights = detail_weights(x, detail_weight)
         recon_loss = ((error.abs() + error**2) * weights).mean() / weights.mean()
-        loss = recon_loss + 1e-6 * kl
+        loss = recon_loss + kl_weight * kl  # SD's 1e-6 by default
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
