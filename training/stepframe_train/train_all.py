@@ -84,15 +84,8 @@ def _job(args: tuple) -> None:
             torch.save({"unet": unet.state_dict(), "losses": losses}, runs / "unet_text.pt")
     elif stage.startswith("finetune:"):
         kind = stage.split(":", 1)[1]
-        from .models.unet import UNet
-
-        unet = UNet(cfg.unet)
-        unet.load_state_dict(torch.load(runs / "unet_text.pt")["unet"])
-        # The baseline never sees the previous image, so the style term could only pull it towards the average previous
-        # frame: on 24 val recipes that cost it 7 points of text probe (docs/results.md). It is plain SD in the paper too.
-        style_weight = 0.0 if kind == "baseline" else options["style_weight"]
-        unet, fuser, losses = stages.train_unet(cfg, data, _encoded(runs), options["finetune_steps"], 32, log, STAGE_SEEDS["finetune"], unet=unet,
-                                                fuser_kind=kind, lr=4e-4, style_weight=style_weight)
+        unet, fuser, losses = stages.finetune_from_text(cfg, data, _encoded(runs), torch.load(runs / "unet_text.pt")["unet"], kind,
+                                                        options["finetune_steps"], options["style_weight"], log, STAGE_SEEDS["finetune"])
         torch.save({"unet": unet.state_dict(), "fuser": fuser.state_dict(), "losses": losses}, runs / f"finetune_{kind}.pt")
 
 

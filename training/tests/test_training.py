@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from stepframe_train.config import tiny_stack
+from stepframe_train.models.unet import UNet
 from stepframe_train.export import DEFAULT_TOKENIZER, world_token_map
 from stepframe_train.train import data_parallel, stages
 from stepframe_train.train.data import load_split
@@ -83,3 +84,15 @@ def test_data_parallel_processes_end_with_the_same_weights(world, tmp_path):
              for r in range(2)]
     flat = [torch.cat([p.detach().reshape(-1) for p in [*u.parameters(), *f.parameters()]]) for u, f, _ in alone]
     assert not torch.equal(flat[0], flat[1])
+
+
+def test_finetuning_leaves_the_style_term_out_for_the_baseline_only(world):
+    """The baseline cannot see the previous image, so the style term is not applied to it; the fusers keep it."""
+    styles = {}
+    for kind in ("baseline", "concatenation"):
+        cfg = tiny_stack(kind)
+        text_unet = UNet(cfg.unet).state_dict()
+        _, _, losses = stages.finetune_from_text(cfg, world, _encoded(cfg, world), text_unet, kind, 3, 1.0, lambda _: None, seed=0)
+        styles[kind] = losses["style"]
+    assert styles["baseline"] == 0.0
+    assert styles["concatenation"] > 0.0

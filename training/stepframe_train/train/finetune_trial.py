@@ -5,8 +5,8 @@ the paper's style term against text faithfulness before a full run.
     cd training && /usr/bin/python3 -m stepframe_train.train.finetune_trial --fuser baseline --steps 0   # score the text-only UNet itself
 
 Starts from runs/unet_text.pt and the encoded training set that train_all left in --runs and trains as
-train_all's fine-tuning stage does (seed 14, lr 4e-4, batch 32), but in one process with one thread, so
-trials can run side by side. Prints the fuser's scores (evaluate.py's protocol, the bundle's default
+train_all's fine-tuning stage does (stages.finetune_from_text, the same seed; the baseline without the style
+term), but in one process with one thread, so trials can run side by side. Prints the fuser's scores (evaluate.py's protocol, the bundle's default
 sampler settings) on the first --recipes val recipes; the test split stays untouched.
 """
 from __future__ import annotations
@@ -23,33 +23,33 @@ from ..export import REPO
 from ..models.fusers import FUSER_KINDS
 from ..models.unet import UNet
 from ..stack import build_fuser_for
+from ..train_all import STAGE_SEEDS
 from ..world.recipes import split
 from .data import load_split
 from .evaluate import evaluate, scores_line
 from .finish import first_stage_checkpoints, sampler_over, sampler_settings, trained_config
-from .stages import train_unet
+from .stages import finetune_from_text
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=Path, default=REPO / "training" / "runs")
     parser.add_argument("--fuser", choices=FUSER_KINDS, required=True)
-    parser.add_argument("--style-weight", type=float, default=0.1)
+    parser.add_argument("--style-weight", type=float, default=0.1, help="ignored for the baseline, as in train_all")
     parser.add_argument("--steps", type=int, default=2000, help="fine-tuning steps at batch 32 (0: score the text-only UNet as it is)")
     parser.add_argument("--recipes", type=int, default=24, help="validation recipes to score")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     cfg = trained_config(default_stack(args.fuser), first_stage_checkpoints(args.runs)[0])
-    unet = UNet(cfg.unet)
-    unet.load_state_dict(torch.load(args.runs / "unet_text.pt")["unet"])
+    text_unet = torch.load(args.runs / "unet_text.pt")["unet"]
     started = time.time()
     if args.steps > 0:
-        unet, fuser, losses = train_unet(cfg, load_split("train", limit=2500), torch.load(args.runs / "encoded.pt"), args.steps, 32, print, 14,
-                                         unet=unet, fuser_kind=args.fuser, lr=4e-4, style_weight=args.style_weight)
+        unet, fuser, losses = finetune_from_text(cfg, load_split("train", limit=2500), torch.load(args.runs / "encoded.pt"), text_unet, args.fuser,
+                                                 args.steps, args.style_weight, print, STAGE_SEEDS["finetune"])
     else:
-        fuser = build_fuser_for(cfg)
+        unet, fuser, losses = UNet(cfg.unet), build_fuser_for(cfg), {}
+        unet.load_state_dict(text_unet)
         fuser.start_from_text()
-        losses = {}
     spec = BundleSpec(name=args.fuser, fuser_kind=args.fuser, unet=unet.eval(), fuser=fuser.eval(), image_guidance=args.fuser != "baseline")
     sampler, vae = sampler_over(cfg, spec, args.runs)
     with torch.no_grad():
