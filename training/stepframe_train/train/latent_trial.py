@@ -1,0 +1,102 @@
+"""Asks whether an autoencoder's latents let a small UNet keep the world's small pieces at low noise.
+
+    cd training && /usr/bin/python3 -m stepframe_train.train.latent_trial --kl-weight 1e-4
+
+Trains an autoencoder (train_all's settings, batch 8) with the given KL weight, then a text-conditioned UNet
+of the default shape on its latents at low noise only (t < --max-t, plain ε-loss; the timesteps where the
+generated frames lose the pieces), and prints, at t = 20, 50 and 100, how often the text probe passes on the
+decoded one-step x̂₀ and on the decoded noisy latent itself (x_t / √ᾱ_t, no model), over the first --recipes
+val recipes' steps that the autoencoder's own reconstruction passes. Text encodings come from the CLIP
+checkpoint in --runs. One thread, so two trials (say 1e-6 and 1e-4) can run side by side.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..clip_tokenizer import ClipTokenizer
+from ..config import default_stack
+from ..export import DEFAULT_TOKENIZER, REPO
+from ..models.text_encoder import TextEncoder
+from ..models.unet import UNet
+from ..world.metrics import text_probe
+from ..world.recipes import split
+from ..world.render import render_recipe
+from .data import load_split, to_unit
+from .stages import sd_alphas_cumprod, train_vae
+
+PROBE_TIMESTEPS = (20, 50, 100)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=Path, default=REPO / "training" / "runs")
+    parser.add_argument("--kl-weight", type=float, default=1e-6)
+    parser.add_argument("--vae-steps", type=int, default=3000)
+    parser.add_argument("--unet-steps", type=int, default=800, help="low-noise UNet steps at batch 32")
+    parser.add_argument("--max-t", type=int, default=200)
+    parser.add_argument("--recipes", type=int, default=40, help="validation recipes to probe")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    cfg = default_stack("baseline")
+    data = load_split("train", limit=2500)
+    vae, scaling, losses = train_vae(cfg, data, load_split("val"), args.vae_steps, 8, print, 11, detail_weight=8.0, kl_weight=args.kl_weight)
+    clip = torch.load(args.runs / "clip.pt")
+    text_encoder = TextEncoder(cfg.text, clip["token_map"])
+    text_encoder.load_state_dict(clip["text_encoder"])
+    text_encoder.eval()
+    tokenizer = ClipTokenizer.load(DEFAULT_TOKENIZER)
+
+    def encode_text(texts: list[str]) -> torch.Tensor:
+        return text_encoder(torch.tensor([tokenizer.encode_padded(t) for t in texts]))[0]
+
+    with torch.no_grad():
+        latents = torch.cat([vae.encode(to_unit(data.frames[i : i + 256]))[0] for i in range(0, len(data.frames), 256)]) * scaling
+        text_hidden = encode_text(data.texts)
+    unet = UNet(cfg.unet)
+    acp = sd_alphas_cumprod()
+    g = torch.Generator().manual_seed(0)
+    opt = torch.optim.AdamW(unet.parameters(), lr=1e-3, weight_decay=0.01)
+    for step in range(args.unet_steps):
+        idx = torch.randint(len(latents), (32,), generator=g)
+        t = torch.randint(0, args.max_t, (32,), generator=g)
+        a = acp[t].view(-1, 1, 1, 1)
+        noise = torch.randn(latents[idx].shape, generator=g)
+        loss = ((unet(a.sqrt() * latents[idx] + (1 - a).sqrt() * noise, t, text_hidden[data.text_index[idx]]) - noise) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    unet.eval()
+
+    recipes, steps, frames = [], [], []
+    for recipe in split("val")[: args.recipes]:
+        for step, frame in zip(recipe.steps, render_recipe(recipe)):
+            recipes.append(recipe), steps.append(step), frames.append(frame)
+
+    def decode(z: torch.Tensor) -> np.ndarray:
+        return ((vae.decoder(z / scaling) / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+    def pass_rate(images: np.ndarray, keep: list[int]) -> float:
+        return float(np.mean([text_probe(recipes[k], steps[k], images[k], recon[k]) for k in keep]))
+
+    with torch.no_grad():
+        z0 = vae.encode(to_unit(torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)))[0] * scaling
+        recon = decode(z0)
+        keep = [k for k in range(len(frames)) if text_probe(recipes[k], steps[k], recon[k], recon[k])]
+        hidden = encode_text([s.text for s in steps])
+        rows = []
+        for t in PROBE_TIMESTEPS:
+            a = acp[t]
+            xt = a.sqrt() * z0 + (1 - a).sqrt() * torch.randn(z0.shape, generator=g)
+            eps = unet(xt, torch.full((len(z0),), t), hidden)
+            rows.append(f"t={t}: UNet {pass_rate(decode((xt - (1 - a).sqrt() * eps) / a.sqrt()), keep):.0%}, noisy latent {pass_rate(decode(xt / a.sqrt()), keep):.0%}")
+    print(f"KL weight {args.kl_weight:g}: held-out PSNR {losses['val_psnr']:.2f} dB; one-step probe on {len(keep)} val steps the reconstruction passes: "
+          + "; ".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
