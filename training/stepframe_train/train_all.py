@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipes", type=int, default=2500, help="training recipes (of 6000 in the split)")
     parser.add_argument("--vae-steps", type=int, default=10000, help="autoencoder steps at batch 8")
     parser.add_argument("--vae-detail-weight", type=float, default=8.0, help="how much more the autoencoder's loss counts small details (train/stages.detail_weights)")
-    parser.add_argument("--vae-kl-weight", type=float, default=1e-6, help="the autoencoder's KL weight (SD's 1e-6; docs/results.md measures 1e-4)")
+    parser.add_argument("--vae-kl-weight", type=float, default=1e-6, help="the autoencoder's KL weight (SD's 1e-6; docs/results.md: 1e-4 scored no better in a full run)")
     parser.add_argument("--clip-steps", type=int, default=1500)
     parser.add_argument("--unet-steps", type=int, default=5000, help="text-only UNet steps at batch 2 x 32")
     parser.add_argument("--finetune-steps", type=int, default=2000)
