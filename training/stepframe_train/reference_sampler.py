@@ -67,6 +67,20 @@ class DiscreteScheduler:
         return prev
 
 
+# UNet rows per guidance mode: conditional; + unconditional text; + unconditional text and image (InstructPix2Pix).
+GUIDANCE_ROWS = {"none": 1, "text": 2, "text_and_image": 3}
+
+
+def guided_eps(out: tuple[torch.Tensor, ...], mode: str, settings: SamplerSettings) -> torch.Tensor:
+    """Classifier-free guidance over the UNet's rows, in the order `ReferenceSampler.conditioning` stacks them."""
+    if mode == "none":
+        return out[0]
+    if mode == "text":
+        return out[1] + settings.guidance_scale * (out[0] - out[1])
+    s_i = settings.image_guidance_scale
+    return out[2] + s_i * (out[1] - out[2]) + settings.guidance_scale * (out[0] - out[1])
+
+
 class ReferenceSampler:
     """One bundle's models in PyTorch; `sample_sequence` mirrors src/pipeline/sequenceLoop.ts."""
 
@@ -101,16 +115,19 @@ class ReferenceSampler:
         imgs = {"none": [(ih, ip)], "text": [(ih, ip), (zh, zp)], "text_and_image": [(ih, ip), (ih, ip), (zh, zp)]}[mode]
         return self.fuser(th, tp, torch.cat([h for h, _ in imgs]), torch.cat([p for _, p in imgs]))
 
+    def guidance_mode(self, settings: SamplerSettings) -> str:
+        """Which rows `settings` asks of this bundle: a key of GUIDANCE_ROWS."""
+        if settings.guidance_scale <= 1:
+            return "none"
+        if self.image_guidance and self.kind != "baseline" and settings.image_guidance_scale is not None:
+            return "text_and_image"
+        return "text"
+
     @torch.no_grad()
     def sample_sequence(self, steps: list[str], settings: SamplerSettings, init_frame: torch.Tensor | None = None) -> list[torch.Tensor]:
         """uint8 [3, H, W] frames, one per step, each conditioned on the one before."""
-        if settings.guidance_scale <= 1:
-            mode = "none"
-        elif self.image_guidance and self.kind != "baseline" and settings.image_guidance_scale is not None:
-            mode = "text_and_image"
-        else:
-            mode = "text"
-        rows = {"none": 1, "text": 2, "text_and_image": 3}[mode]
+        mode = self.guidance_mode(settings)
+        rows = GUIDANCE_ROWS[mode]
         latent = self.cfg.image.image_size // self.cfg.vae.downscale
         frames, previous = [], init_frame
         for index, text in enumerate(steps):
@@ -120,14 +137,7 @@ class ReferenceSampler:
             x = torch.randn(1, self.cfg.vae.latent_channels, latent, latent, generator=generator)
             for i, t in enumerate(scheduler.timesteps):
                 out = self.unet(x.expand(rows, -1, -1, -1), torch.full((rows,), t, dtype=torch.int64), cond)
-                if mode == "none":
-                    eps = out[:1]
-                elif mode == "text":
-                    eps = out[1:2] + settings.guidance_scale * (out[:1] - out[1:2])
-                else:
-                    s_i = settings.image_guidance_scale
-                    eps = out[2:3] + s_i * (out[1:2] - out[2:3]) + settings.guidance_scale * (out[:1] - out[1:2])
-                x = scheduler.step(eps, i, x, generator)
+                x = scheduler.step(guided_eps(out.split(1), mode, settings), i, x, generator)
             image = self.vae.decoder(x / self.cfg.vae.scaling_factor)[0]
             frame = ((image / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
             frames.append(frame)

@@ -20,11 +20,19 @@ def _hwc(frame: torch.Tensor) -> np.ndarray:
     return frame.permute(1, 2, 0).numpy()
 
 
+def encode_frames(vae, frames: np.ndarray, scaling: float = 1.0) -> torch.Tensor:
+    """The latent means of uint8 [N, H, W, 3] frames, times `scaling` (the UNet's latent space when it is the VAE's factor)."""
+    return vae.encode(to_unit(torch.from_numpy(frames).permute(0, 3, 1, 2)))[0] * scaling
+
+
+def decode_latents(vae, z: torch.Tensor, scaling: float = 1.0) -> np.ndarray:
+    """uint8 [N, H, W, 3] frames from latents scaled by `scaling`, rounded as the engine rounds them."""
+    return ((vae.decoder(z / scaling) / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
 @torch.no_grad()
 def autoencoder_roundtrip(vae, frames: np.ndarray) -> np.ndarray:
-    x = to_unit(torch.from_numpy(frames).permute(0, 3, 1, 2))
-    out = vae.decoder(vae.encode(x)[0])
-    return ((out / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return decode_latents(vae, encode_frames(vae, frames))
 
 
 def evaluate(samplers: dict[str, ReferenceSampler], vae, recipes: list[Recipe], settings: dict[str, SamplerSettings]) -> tuple[dict, dict]:

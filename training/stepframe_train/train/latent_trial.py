@@ -26,6 +26,7 @@ from ..world.metrics import text_probe
 from ..world.recipes import split
 from ..world.render import render_recipe
 from .data import load_split, to_unit
+from .evaluate import decode_latents, encode_frames
 from .stages import sd_alphas_cumprod, train_vae
 
 PROBE_TIMESTEPS = (20, 50, 100)
@@ -76,15 +77,12 @@ def main(argv: list[str] | None = None) -> int:
         for step, frame in zip(recipe.steps, render_recipe(recipe)):
             recipes.append(recipe), steps.append(step), frames.append(frame)
 
-    def decode(z: torch.Tensor) -> np.ndarray:
-        return ((vae.decoder(z / scaling) / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
     def pass_rate(images: np.ndarray, keep: list[int]) -> float:
         return float(np.mean([text_probe(recipes[k], steps[k], images[k], recon[k]) for k in keep]))
 
     with torch.no_grad():
-        z0 = vae.encode(to_unit(torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)))[0] * scaling
-        recon = decode(z0)
+        z0 = encode_frames(vae, np.stack(frames), scaling)
+        recon = decode_latents(vae, z0, scaling)
         keep = [k for k in range(len(frames)) if text_probe(recipes[k], steps[k], recon[k], recon[k])]
         hidden = encode_text([s.text for s in steps])
         rows = []
@@ -92,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             a = acp[t]
             xt = a.sqrt() * z0 + (1 - a).sqrt() * torch.randn(z0.shape, generator=g)
             eps = unet(xt, torch.full((len(z0),), t), hidden)
-            rows.append(f"t={t}: UNet {pass_rate(decode((xt - (1 - a).sqrt() * eps) / a.sqrt()), keep):.0%}, noisy latent {pass_rate(decode(xt / a.sqrt()), keep):.0%}")
+            rows.append(f"t={t}: UNet {pass_rate(decode_latents(vae, (xt - (1 - a).sqrt() * eps) / a.sqrt(), scaling), keep):.0%}, noisy latent {pass_rate(decode_latents(vae, xt / a.sqrt(), scaling), keep):.0%}")
     print(f"KL weight {args.kl_weight:g}: held-out PSNR {losses['val_psnr']:.2f} dB; one-step probe on {len(keep)} val steps the reconstruction passes: "
           + "; ".join(rows))
     return 0

@@ -63,7 +63,7 @@ def train_vae(cfg: StackConfig, data: WorldTensors, val: WorldTensors, steps: in
         opt.step()
         recon_avg = 0.98 * recon_avg + 0.02 * recon_loss.item() if step else recon_loss.item()
         if step % 250 == 0 or step == steps - 1:
-            log(f"vae step {step}/{steps} recon {recon_avg:.4f} kl {kl.item():.3f} ({time.time() - started:.0f}s)")
+            log(f"vae step {step}/{steps} recon {recon_avg:.4f} kl {kl.item():.3f} ({time.time() - started:.0f}s, {(time.time() - started) / (step + 1):.3f} s/step)")
     vae.eval()
     with torch.no_grad():
         means = torch.cat([vae.encode(to_unit(data.frames[i : i + 256]))[0] for i in range(0, min(len(data.frames), 4096), 256)])

@@ -15,6 +15,7 @@ One thread, so two trials (say two --runs folders) can run side by side.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +24,11 @@ import torch
 from ..config import default_stack
 from ..export import REPO
 from ..models.fusers import FUSER_KINDS
-from ..reference_sampler import DiscreteScheduler
+from ..reference_sampler import GUIDANCE_ROWS, DiscreteScheduler, guided_eps
 from ..world.metrics import probe_target, text_probe
 from ..world.recipes import split
 from ..world.render import render_recipe
-from .data import to_unit
+from .evaluate import decode_latents, encode_frames
 from .finish import first_stage_checkpoints, sampler_settings, trained_config, trained_sampler
 
 
@@ -43,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = trained_config(default_stack(args.fuser), first_stage_checkpoints(args.runs)[0])
     sampler, spec, vae = trained_sampler(cfg, args.runs, args.fuser)
     settings = sampler_settings(spec)
-    mode = "text_and_image" if spec.image_guidance else "text"
-    rows = {"text": 2, "text_and_image": 3}[mode]
+    mode = sampler.guidance_mode(settings)
+    rows = GUIDANCE_ROWS[mode]
 
     recipes, steps, references, previous = [], [], [], []
     for recipe in split("val")[: args.recipes]:
@@ -53,18 +54,17 @@ def main(argv: list[str] | None = None) -> int:
             if probe_target(recipe, step) is not None:
                 recipes.append(recipe), steps.append(step), references.append(frames[i]), previous.append(frames[i - 1])
 
-    def decode(z: torch.Tensor) -> np.ndarray:
-        return ((vae.decoder(z / cfg.vae.scaling_factor) / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
+    scaling = cfg.vae.scaling_factor
     with torch.no_grad():
-        z0 = vae.encode(to_unit(torch.from_numpy(np.stack(references)).permute(0, 3, 1, 2)))[0] * cfg.vae.scaling_factor
-        recon = decode(z0)
+        z0 = encode_frames(vae, np.stack(references), scaling)
+        recon = decode_latents(vae, z0, scaling)
         showable = [text_probe(r, s, x, x) for r, s, x in zip(recipes, steps, recon)]
         per_step = [sampler.conditioning(s.text, torch.from_numpy(p).permute(2, 0, 1).contiguous(), mode) for s, p in zip(steps, previous)]
         cond = torch.cat([torch.cat([c[r : r + 1] for c in per_step]) for r in range(rows)])
         n = len(steps)
         print(f"{args.fuser} in {args.runs}: {n} probed val steps, {sum(showable)} the reconstruction passes")
         for guidance in args.guidance or [settings.guidance_scale]:
+            guided = dataclasses.replace(settings, guidance_scale=guidance)
             for start in args.start:
                 scheduler = DiscreteScheduler(settings.scheduler, settings.num_inference_steps)
                 generator = torch.Generator().manual_seed(settings.seed)
@@ -74,12 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                 for i in range(start, len(scheduler.timesteps)):
                     t = scheduler.timesteps[i]
                     out = sampler.unet(x.repeat(rows, 1, 1, 1), torch.full((rows * n,), t, dtype=torch.int64), cond).split(n)
-                    if mode == "text":
-                        eps = out[1] + guidance * (out[0] - out[1])
-                    else:
-                        eps = out[2] + settings.image_guidance_scale * (out[1] - out[2]) + guidance * (out[0] - out[1])
-                    x = scheduler.step(eps, i, x, generator)
-                passed = [text_probe(r, s, g, c) for r, s, g, c in zip(recipes, steps, decode(x), recon)]
+                    x = scheduler.step(guided_eps(out, mode, guided), i, x, generator)
+                passed = [text_probe(r, s, g, c) for r, s, g, c in zip(recipes, steps, decode_latents(vae, x, scaling), recon)]
                 on_showable = [p for p, ok in zip(passed, showable) if ok]
                 origin = "pure noise" if start == 0 else f"reference noised to t={scheduler.timesteps[start]}"
                 print(f"guidance {guidance:g}, from {origin} ({len(scheduler.timesteps) - start} steps): text probe {np.mean(passed):.1%}, "
