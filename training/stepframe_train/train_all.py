@@ -85,7 +85,8 @@ def _job(args: tuple) -> None:
     elif stage.startswith("finetune:"):
         kind = stage.split(":", 1)[1]
         unet, fuser, losses = stages.finetune_from_text(cfg, data, _encoded(runs), torch.load(runs / "unet_text.pt")["unet"], kind,
-                                                        options["finetune_steps"], options["style_weight"], log, STAGE_SEEDS["finetune"])
+                                                        options["finetune_steps"], options["style_weight"], log, STAGE_SEEDS["finetune"],
+                                                        options["change_weight"])
         torch.save({"unet": unet.state_dict(), "fuser": fuser.state_dict(), "losses": losses}, runs / f"finetune_{kind}.pt")
 
 
@@ -101,12 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unet-steps", type=int, default=5000, help="text-only UNet steps at batch 2 x 32")
     parser.add_argument("--finetune-steps", type=int, default=2000)
     parser.add_argument("--style-weight", type=float, default=0.1, help="weight of the paper's style-consistency term (image-conditioned fusers; the baseline trains without it)")
-    parser.add_argument("--eval-recipes", type=int, default=16)
+    parser.add_argument("--change-weight", type=float, default=0.0, help="fine-tuning: how much more the denoising loss counts where a frame differs from the one before (train/stages.change_weights; 0: plain loss)")
+    parser.add_argument("--eval-recipes", type=int, default=None, help="test recipes to score (default: the whole test split, 64)")
     parser.add_argument("--skip-to", choices=("encode", "unet", "finetune", "export"), default=None, help="reuse earlier stages' files in --runs")
     args = parser.parse_args(argv)
     args.runs.mkdir(parents=True, exist_ok=True)
     log = _log(args.runs / "train_all.log")
-    options = {k: getattr(args, k) for k in ("recipes", "vae_steps", "vae_detail_weight", "vae_kl_weight", "clip_steps", "unet_steps", "finetune_steps", "style_weight")}
+    options = {k: getattr(args, k) for k in ("recipes", "vae_steps", "vae_detail_weight", "vae_kl_weight", "clip_steps", "unet_steps", "finetune_steps", "style_weight", "change_weight")}
     order = ["first", "encode", "unet", "finetune", "export"]
     skip = order.index(args.skip_to) if args.skip_to else 0
     # Stage timings persist in --runs, so that a resumed run still reports the wall time of every stage behind its files.

@@ -96,3 +96,15 @@ def test_finetuning_leaves_the_style_term_out_for_the_baseline_only(world):
         styles[kind] = losses["style"]
     assert styles["baseline"] == 0.0
     assert styles["concatenation"] > 0.0
+
+
+def test_change_weights_favour_what_the_step_changed_and_keep_the_loss_scale():
+    previous = torch.zeros(2, 4, 8, 8)
+    x0 = previous.clone()
+    x0[:, :, 2:4, 2:4] = 1.0  # the step adds something in four cells
+    weights = stages.change_weights(x0, previous, torch.tensor([True, False]), strength=2.0)
+    assert weights.shape == (2, 1, 8, 8)
+    assert torch.allclose(weights.mean(dim=(2, 3)), torch.ones(2, 1))
+    changed, unchanged = weights[0, 0, 2, 2], weights[0, 0, 6, 6]
+    assert changed > 10 * unchanged
+    assert torch.equal(weights[1], torch.ones(1, 8, 8))  # a first step has no previous frame to differ from

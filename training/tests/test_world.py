@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from stepframe_train.world.metrics import colour_count, probe_row, probe_target, psnr, style_error, summarise, text_probe
+from stepframe_train.world.metrics import colour_count, probe_kind, probe_row, probe_target, psnr, style_error, summarise, text_probe
 from stepframe_train.world.recipes import make_recipe, split
 from stepframe_train.world.render import recipe_style, render, render_recipe
 
@@ -79,3 +79,19 @@ def test_a_step_the_reconstruction_cannot_show_is_left_out_of_the_showable_rate(
     summary = summarise([blind, sharp, dict(sharp, probe=True)])
     assert summary["probed_steps"] == 3 and summary["showable_steps"] == 2
     assert summary["text_probe_pass_showable"] == 0.5
+
+
+def test_probe_kind_names_how_the_step_is_drawn():
+    new_pixels: dict[str, list[int]] = {}
+    for recipe in split("train")[:300]:
+        frames = render_recipe(recipe)
+        for i, step in enumerate(recipe.steps[1:], start=1):
+            target = probe_target(recipe, step)
+            assert (probe_kind(step) is None) == (target is None), step.text
+            if target is not None:
+                rgb, region = target
+                added = colour_count(frames[i], rgb, region) - colour_count(frames[i - 1], rgb, region)
+                new_pixels.setdefault(probe_kind(step), []).append(added)
+    assert set(new_pixels) == {"chop", "add whole", "add pieces", "sprinkle"}
+    # Three discs of radius 4 cover more of the vessel than nine 3x3 pieces.
+    assert np.mean(new_pixels["add whole"]) > 1.3 * np.mean(new_pixels["add pieces"])

@@ -181,6 +181,7 @@ def train_unet(
     min_snr_gamma: float = 5.0,
     offset_noise: float = 0.3,
     fuser_lr_scale: float = 2.5,
+    change_weight: float = 0.0,
     data_rank: int = 0,
     sync_gradients: Callable[[list[torch.nn.Parameter]], None] | None = None,
 ) -> tuple[UNet, torch.nn.Module, dict]:
@@ -245,7 +246,10 @@ def train_unet(
         noise = torch.randn(x0.shape, generator=g) + offset_noise * torch.randn(batch, x0.shape[1], 1, 1, generator=g)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         eps = unet(xt, t, cond)
-        loss = (((eps - noise) ** 2).mean(dim=(1, 2, 3)) * snr_weight[t]).mean()
+        squared = (eps - noise) ** 2
+        if change_weight > 0:
+            squared = squared * change_weights(x0, lat[safe], p >= 0, change_weight)
+        loss = (squared.mean(dim=(1, 2, 3)) * snr_weight[t]).mean()
         style = torch.tensor(0.0)
         if style_weight > 0 and bool(has_prev.any()):
             x0_pred = (xt - (1 - a).sqrt() * eps) / a.sqrt()
@@ -274,8 +278,23 @@ def train_unet(
     return unet.eval(), fuser.eval(), {"denoise": loss_avg, "style": style_avg}
 
 
+def change_weights(x0: torch.Tensor, previous: torch.Tensor, has_previous: torch.Tensor, strength: float) -> torch.Tensor:
+    """Per-latent-pixel loss weights [B, 1, H, W] that count where the frame differs from the one before up to
+    1 + `strength` times more, normalised to mean 1 per image so the loss keeps its scale.
+
+    Most of a step's frame repeats the previous one; what the step's text is about (a new ingredient, a stir) is
+    a few latent cells. Unweighted, the model given the previous image lowers its loss most by copying it and
+    learns to ignore the text there (docs/results.md: the fusers draw almost none of the whole vegetables).
+    First steps (no previous frame) weigh every pixel alike."""
+    change = (x0 - previous).abs().mean(dim=1, keepdim=True)
+    change = change / change.mean(dim=(2, 3), keepdim=True).clamp(min=1e-6)
+    weights = 1 + strength * change
+    weights = weights / weights.mean(dim=(2, 3), keepdim=True)
+    return torch.where(has_previous.view(-1, 1, 1, 1), weights, torch.ones_like(weights))
+
+
 def finetune_from_text(cfg: StackConfig, data: WorldTensors, encoded: dict, text_unet: dict, kind: str, steps: int, style_weight: float,
-                       log: Log, seed: int) -> tuple[UNet, torch.nn.Module, dict]:
+                       log: Log, seed: int, change_weight: float = 0.0) -> tuple[UNet, torch.nn.Module, dict]:
     """Stage 4: one fuser and a copy of the shared text-only UNet (`text_unet`, its state dict) trained together.
 
     The baseline never sees the previous image, so the style term could only pull it towards the average previous
@@ -285,4 +304,4 @@ def finetune_from_text(cfg: StackConfig, data: WorldTensors, encoded: dict, text
     unet = UNet(cfg.unet)
     unet.load_state_dict(text_unet)
     return train_unet(cfg, data, encoded, steps, 32, log, seed, unet=unet, fuser_kind=kind, lr=4e-4,
-                      style_weight=0.0 if kind == "baseline" else style_weight)
+                      style_weight=0.0 if kind == "baseline" else style_weight, change_weight=change_weight)

@@ -54,6 +54,18 @@ def probe_target(recipe: Recipe, step: Step) -> tuple[tuple[int, int, int], np.n
     return None
 
 
+def probe_kind(step: Step) -> str | None:
+    """What the probe looks for on `step`, by how the world draws it (render.py): "chop" (eight 3x3 pieces on the
+    board), "add whole" (three discs of radius 4), "add pieces" (nine 3x3 pieces: the ingredient was chopped or the
+    vessel has been stirred), "sprinkle" (forty 2x2 specks); None for steps the probe skips."""
+    if step.action in ("chop", "sprinkle"):
+        return step.action
+    if step.action != "add":
+        return None
+    chopped = dict(step.state.vessel)[step.subject]
+    return "add pieces" if chopped or step.state.stirred else "add whole"
+
+
 MIN_PROBE_PIXELS = 6
 
 
