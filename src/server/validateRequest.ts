@@ -56,7 +56,9 @@ export async function parseGenerateRequest(req: GenerateSequenceRequest, limits:
   if (numInferenceSteps > 1000) throw new InvalidArgumentError('num_inference_steps', `must be in [1, 1000], got ${numInferenceSteps}`);
 
   const guidanceScale = req.guidanceScale === undefined ? info.defaults.guidanceScale : finiteInRange('guidance_scale', req.guidanceScale, 0, MAX_GUIDANCE);
-  let imageGuidanceScale: number | null = null;
+  // Unset on a model with three-row guidance: the bundle's default, the setting its quality figures are measured at
+  // (two-row guidance there scored half the text probe; docs/results.md).
+  let imageGuidanceScale: number | null = info.imageGuidance ? info.defaults.imageGuidanceScale : null;
   if (req.imageGuidanceScale !== undefined) {
     imageGuidanceScale = finiteInRange('image_guidance_scale', req.imageGuidanceScale, 0, MAX_GUIDANCE);
     if (!info.imageGuidance) throw new InvalidArgumentError('image_guidance_scale', `model ${info.name} does not support a separate image guidance scale`);

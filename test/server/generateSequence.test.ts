@@ -47,6 +47,17 @@ describe('GenerateSequence over real gRPC', () => {
     }
   });
 
+  test("an unset image_guidance_scale is the model's default, not joint guidance", async (t) => {
+    const { client } = await startTestServer(t);
+    const request = { steps: ['chop the carrots', 'add the carrots to the pan'], numInferenceSteps: 3, seed: 5n, guidanceScale: 7.5 };
+    const pixels = async (extra: { imageGuidanceScale?: number }) =>
+      (await events(client.generate({ ...request, ...extra }))).filter((e) => e.$case === 'image').map((e) => (e.$case === 'image' ? e.value.data : null));
+    const unset = await pixels({});
+    assert.deepEqual(unset, await pixels({ imageGuidanceScale: 1.5 })); // the fixture bundle's defaults.image_guidance_scale
+    // The second step is conditioned on the first image; s_I = s_T is the joint (two-row) guidance.
+    assert.notDeepEqual(unset[1], (await pixels({ imageGuidanceScale: 7.5 }))[1]);
+  });
+
   test('ListModels reports every bundle with sizes and defaults', async (t) => {
     const { client } = await startTestServer(t);
     const { models, defaultModel } = await client.listModels();

@@ -28,6 +28,7 @@ import torch
 from .config import default_stack
 from .export import DEFAULT_TOKENIZER, REPO, world_token_map
 from .models.fusers import FUSER_KINDS
+from .train.stages import FINETUNE_CHANGE_WEIGHT, FINETUNE_STYLE_WEIGHT
 
 STAGE_SEEDS = {"vae": 11, "clip": 12, "unet": 13, "finetune": 14}
 
@@ -101,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clip-steps", type=int, default=1500)
     parser.add_argument("--unet-steps", type=int, default=5000, help="text-only UNet steps at batch 2 x 32")
     parser.add_argument("--finetune-steps", type=int, default=2000)
-    parser.add_argument("--style-weight", type=float, default=0.1, help="weight of the paper's style-consistency term (image-conditioned fusers; the baseline trains without it)")
-    parser.add_argument("--change-weight", type=float, default=0.0, help="fine-tuning: how much more the denoising loss counts where a frame differs from the one before (train/stages.change_weights; 0: plain loss)")
+    parser.add_argument("--style-weight", type=float, default=FINETUNE_STYLE_WEIGHT, help="weight of the paper's style-consistency term (image-conditioned fusers; the baseline trains without it; default %(default)g)")
+    parser.add_argument("--change-weight", type=float, default=FINETUNE_CHANGE_WEIGHT, help="fine-tuning: how much more the denoising loss counts where a frame differs from the one before (train/stages.change_weights; 0: plain loss; default %(default)g)")
     parser.add_argument("--eval-recipes", type=int, default=None, help="test recipes to score (default: the whole test split, 64)")
     parser.add_argument("--skip-to", choices=("encode", "unet", "finetune", "export"), default=None, help="reuse earlier stages' files in --runs")
     args = parser.parse_args(argv)

@@ -28,16 +28,16 @@ from ..world.recipes import split
 from .data import load_split
 from .evaluate import evaluate, scores_line
 from .finish import first_stage_checkpoints, sampler_over, sampler_settings, trained_config
-from .stages import finetune_from_text
+from .stages import FINETUNE_CHANGE_WEIGHT, FINETUNE_STYLE_WEIGHT, finetune_from_text
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=Path, default=REPO / "training" / "runs")
     parser.add_argument("--fuser", choices=FUSER_KINDS, required=True)
-    parser.add_argument("--style-weight", type=float, default=0.1, help="ignored for the baseline, as in train_all")
+    parser.add_argument("--style-weight", type=float, default=FINETUNE_STYLE_WEIGHT, help="ignored for the baseline, as in train_all")
     parser.add_argument("--steps", type=int, default=2000, help="fine-tuning steps at batch 32 (0: score the text-only UNet as it is)")
-    parser.add_argument("--change-weight", type=float, default=0.0, help="how much more the loss counts where the frame changed (stages.change_weights)")
+    parser.add_argument("--change-weight", type=float, default=FINETUNE_CHANGE_WEIGHT, help="how much more the loss counts where the frame changed (stages.change_weights)")
     parser.add_argument("--recipes", type=int, default=24, help="validation recipes to score")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

@@ -103,8 +103,9 @@ export interface GenerateSequenceRequest {
     | undefined;
   /**
    * Separate image guidance scale s_I (three-row guidance, as InstructPix2Pix), finite and in
-   * [0, 30], for models whose ListModels entry has supports_image_guidance. Unset: one guidance
-   * scale for text and image together.
+   * [0, 30], for models whose ListModels entry has supports_image_guidance. Unset: the model's
+   * default (1.5 for the shipped bundles). Equal to guidance_scale: one scale for text and image
+   * together.
    */
   imageGuidanceScale?:
     | number
@@ -262,7 +263,7 @@ export interface ModelDefaults {
   numInferenceSteps: number;
   /** Default guidance scale. */
   guidanceScale: number;
-  /** Suggested image guidance scale for three-row guidance. */
+  /** Image guidance scale for models with supports_image_guidance. */
   imageGuidanceScale: number;
 }
 
