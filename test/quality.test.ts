@@ -19,7 +19,7 @@ import * as ort from 'onnxruntime-node';
 
 import { Engine } from '../src/pipeline/engine.js';
 import { type RgbImage, decodeImage, encodeImage, vaeOutputToRgb } from '../src/pipeline/rgbImage.js';
-import type { SchedulerName } from '../src/pipeline/schedulers/index.js';
+import { samplingDefaults } from '../src/server/validateRequest.js';
 import { TEST_SESSION_SETTINGS } from './helpers/engineSettings.js';
 import { REPO_ROOT } from './helpers/paths.js';
 import { collect, sequenceRequest } from './helpers/testEngine.js';
@@ -75,14 +75,8 @@ describe('trained bundles on a test subset: text faithfulness and style consiste
     const scores: Record<string, { text_probe_pass: number; style_error: number; psnr: number }> = {};
     for (const model of ['baseline', 'concatenation']) {
       mkdirSync(join(out, model));
-      // The engine takes requests as the server hands them over, defaults already applied (validateRequest.ts).
-      const info = engine.model(model);
-      const defaults = {
-        numInferenceSteps: info.defaults.numInferenceSteps,
-        guidanceScale: info.defaults.guidanceScale,
-        imageGuidanceScale: info.imageGuidance ? info.defaults.imageGuidanceScale : null,
-        scheduler: info.defaults.scheduler as SchedulerName,
-      };
+      // The engine takes requests as the server hands them over, with the bundle's defaults applied.
+      const defaults = samplingDefaults(engine.model(model));
       await Promise.all(
         recipes.map(async (recipe) => {
           const first = await decodeImage(readFileSync(join(TEST_SPLIT, recipe.steps[0].image)));

@@ -27,6 +27,22 @@ const FORMATS: Record<number, ImageFormat> = {
   [ProtoImageFormat.IMAGE_FORMAT_WEBP]: 'webp',
 };
 
+type SamplingDefaults = Pick<SequenceRequest, 'scheduler' | 'numInferenceSteps' | 'guidanceScale' | 'imageGuidanceScale'>;
+
+/**
+ * What a request that leaves the sampling fields unset gets from `info`'s bundle. On a model with
+ * three-row guidance that includes its image guidance scale, the setting its quality figures are
+ * measured at (two-row guidance there scored half the text probe; docs/results.md).
+ */
+export function samplingDefaults(info: ModelInfo): SamplingDefaults {
+  return {
+    scheduler: info.defaults.scheduler as SchedulerName, // checked against SCHEDULER_NAMES where it is used
+    numInferenceSteps: info.defaults.numInferenceSteps,
+    guidanceScale: info.defaults.guidanceScale,
+    imageGuidanceScale: info.imageGuidance ? info.defaults.imageGuidanceScale : null,
+  };
+}
+
 /**
  * Turns a proto request into the engine's validated type, once, at the edge. Every error is an
  * INVALID_ARGUMENT naming the field and what it allows. `model` resolves the bundle (and throws
@@ -45,20 +61,19 @@ export async function parseGenerateRequest(req: GenerateSequenceRequest, limits:
   }
 
   const info = model(req.model);
-  const scheduler = req.scheduler || info.defaults.scheduler;
+  const defaults = samplingDefaults(info);
+  const scheduler = req.scheduler || defaults.scheduler;
   if (!(SCHEDULER_NAMES as readonly string[]).includes(scheduler)) {
     throw new InvalidArgumentError('scheduler', `unknown scheduler ${JSON.stringify(scheduler)}; expected one of ${SCHEDULER_NAMES.join(', ')}`);
   }
   for (const [field, value, size] of [['width', req.width, info.width], ['height', req.height, info.height]] as const) {
     if (value !== 0 && value !== size) throw new InvalidArgumentError(field, `model ${info.name} generates ${info.width}x${info.height}; set ${field} to 0 or ${size}, got ${value}`);
   }
-  const numInferenceSteps = req.numInferenceSteps || info.defaults.numInferenceSteps;
+  const numInferenceSteps = req.numInferenceSteps || defaults.numInferenceSteps;
   if (numInferenceSteps > 1000) throw new InvalidArgumentError('num_inference_steps', `must be in [1, 1000], got ${numInferenceSteps}`);
 
-  const guidanceScale = req.guidanceScale === undefined ? info.defaults.guidanceScale : finiteInRange('guidance_scale', req.guidanceScale, 0, MAX_GUIDANCE);
-  // Unset on a model with three-row guidance: the bundle's default, the setting its quality figures are measured at
-  // (two-row guidance there scored half the text probe; docs/results.md).
-  let imageGuidanceScale: number | null = info.imageGuidance ? info.defaults.imageGuidanceScale : null;
+  const guidanceScale = req.guidanceScale === undefined ? defaults.guidanceScale : finiteInRange('guidance_scale', req.guidanceScale, 0, MAX_GUIDANCE);
+  let imageGuidanceScale = defaults.imageGuidanceScale;
   if (req.imageGuidanceScale !== undefined) {
     imageGuidanceScale = finiteInRange('image_guidance_scale', req.imageGuidanceScale, 0, MAX_GUIDANCE);
     if (!info.imageGuidance) throw new InvalidArgumentError('image_guidance_scale', `model ${info.name} does not support a separate image guidance scale`);

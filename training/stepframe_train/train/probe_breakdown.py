@@ -45,12 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     recipes = split("val")[: args.recipes]
     with torch.no_grad():
         metrics, generated = evaluate({args.fuser: sampler}, vae, recipes, {args.fuser: sampler_settings(spec)})
-        reconstructions = {r.recipe_id: autoencoder_roundtrip(vae, render_recipe(r)) for r in recipes}
 
     by_kind: dict[str, list[tuple]] = defaultdict(list)
     by_tolerance: dict[float, list[tuple[bool, bool]]] = defaultdict(list)
     for recipe in recipes:
-        reference, recon = render_recipe(recipe), reconstructions[recipe.recipe_id]
+        reference = render_recipe(recipe)
+        with torch.no_grad():
+            recon = autoencoder_roundtrip(vae, reference)
         for i, step in enumerate(recipe.steps[1:], start=1):
             target = probe_target(recipe, step)
             if target is None:

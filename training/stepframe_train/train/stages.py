@@ -241,6 +241,7 @@ def train_unet(
         p = prev[idx]
         has_prev = (p >= 0) & ~(torch.rand(batch, generator=g) < image_dropout)
         safe = p.clamp(min=0)
+        prev_lat = lat[safe]  # rows without a previous frame get a stand-in; both terms below mask them out
         ih = torch.where(has_prev[:, None, None], encoded["image_hidden"][safe], zero_ih)
         ip = torch.where(has_prev[:, None], encoded["image_pooled"][safe], zero_ip)
         cond = fuser(th, tp, ih, ip)
@@ -251,12 +252,11 @@ def train_unet(
         eps = unet(xt, t, cond)
         squared = (eps - noise) ** 2
         if change_weight > 0:
-            squared = squared * change_weights(x0, lat[safe], p >= 0, change_weight)
+            squared = squared * change_weights(x0, prev_lat, p >= 0, change_weight)
         loss = (squared.mean(dim=(1, 2, 3)) * snr_weight[t]).mean()
         style = torch.tensor(0.0)
         if style_weight > 0 and bool(has_prev.any()):
             x0_pred = (xt - (1 - a).sqrt() * eps) / a.sqrt()
-            prev_lat = lat[safe]
             fine = ((x0_pred - prev_lat) ** 2).mean(dim=(1, 2, 3)) * acp[t]
             coarse = ((F.adaptive_avg_pool2d(x0_pred, 4) - F.adaptive_avg_pool2d(prev_lat, 4)) ** 2).mean(dim=(1, 2, 3)).clamp(max=4.0)
             style = ((fine + coarse) * has_prev).sum() / has_prev.sum()
