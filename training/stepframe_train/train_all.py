@@ -9,7 +9,9 @@ gives 2-3x the throughput of one job on two threads):
   3. a text-only UNet, the shared starting point of every fuser (two processes, one model)
   4. six fine-tunings (UNet + fuser): baseline, concatenation, text_pooling, image_pooling,
      attend_to_image, attend_to_text, two at a time
-  5. export, evaluation on the test split, contact sheet, models/README.md
+  5. the autoencoder's decoder, trained further on the frozen encoder's latents (nothing trained
+     on the latents changes)
+  6. export, evaluation on the test split, contact sheet, models/README.md
 Seeds are fixed, so a rerun retrains the same models (up to float summation order).
 """
 from __future__ import annotations
@@ -30,7 +32,7 @@ from .export import DEFAULT_TOKENIZER, REPO, world_token_map
 from .models.fusers import FUSER_KINDS
 from .train.stages import FINETUNE_CHANGE_WEIGHT, FINETUNE_STYLE_WEIGHT
 
-STAGE_SEEDS = {"vae": 11, "clip": 12, "unet": 13, "finetune": 14}
+STAGE_SEEDS = {"vae": 11, "clip": 12, "unet": 13, "finetune": 14, "decoder": 15}
 
 
 def _log(path: Path):
@@ -91,6 +93,26 @@ def _job(args: tuple) -> None:
         torch.save({"unet": unet.state_dict(), "fuser": fuser.state_dict(), "losses": losses}, runs / f"finetune_{kind}.pt")
 
 
+def _refine_decoder(runs: Path, options: dict, log) -> None:
+    """Stage 5, in this process: writes runs/decoder.pt, or removes it for --decoder-steps 0. One thread: at batch 8
+    a second one made a step slower here (0.095 s against about 0.07 s on one)."""
+    from .train import stages
+    from .train.data import load_split
+    from .train.finish import shared_models
+
+    (runs / "decoder.pt").unlink(missing_ok=True)
+    if not options["decoder_steps"]:
+        return
+    vae_ckpt, clip_ckpt = torch.load(runs / "vae.pt"), torch.load(runs / "clip.pt")
+    _, _, vae = shared_models(default_stack("baseline"), vae_ckpt, clip_ckpt)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    vae, losses = stages.refine_decoder(vae, _train_split(options["recipes"]), load_split("val"), options["decoder_steps"], 8, log,
+                                        STAGE_SEEDS["decoder"], detail_weight=options["decoder_detail_weight"])
+    torch.save({"decoder": vae.decoder.state_dict(), "losses": losses, "refined_from": vae_ckpt["losses"]}, runs / "decoder.pt")
+    torch.set_num_threads(threads)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=REPO / "models")
@@ -99,18 +121,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vae-steps", type=int, default=10000, help="autoencoder steps at batch 8")
     parser.add_argument("--vae-detail-weight", type=float, default=8.0, help="how much more the autoencoder's loss counts small details (train/stages.detail_weights)")
     parser.add_argument("--vae-kl-weight", type=float, default=1e-6, help="the autoencoder's KL weight (SD's 1e-6; docs/results.md: 1e-4 scored no better in a full run)")
+    parser.add_argument("--decoder-steps", type=int, default=8000, help="steps at batch 8 that refine the decoder alone (0: keep the jointly trained one)")
+    parser.add_argument("--decoder-detail-weight", type=float, default=24.0, help="the decoder refinement's detail weight")
     parser.add_argument("--clip-steps", type=int, default=1500)
     parser.add_argument("--unet-steps", type=int, default=5000, help="text-only UNet steps at batch 2 x 32")
     parser.add_argument("--finetune-steps", type=int, default=2000)
     parser.add_argument("--style-weight", type=float, default=FINETUNE_STYLE_WEIGHT, help="weight of the paper's style-consistency term (image-conditioned fusers; the baseline trains without it; default %(default)g)")
     parser.add_argument("--change-weight", type=float, default=FINETUNE_CHANGE_WEIGHT, help="fine-tuning: how much more the denoising loss counts where a frame differs from the one before (train/stages.change_weights; 0: plain loss; default %(default)g)")
     parser.add_argument("--eval-recipes", type=int, default=None, help="test recipes to score (default: the whole test split, 64)")
-    parser.add_argument("--skip-to", choices=("encode", "unet", "finetune", "export"), default=None, help="reuse earlier stages' files in --runs")
+    parser.add_argument("--skip-to", choices=("encode", "unet", "finetune", "decoder", "export"), default=None, help="reuse earlier stages' files in --runs")
     args = parser.parse_args(argv)
     args.runs.mkdir(parents=True, exist_ok=True)
     log = _log(args.runs / "train_all.log")
-    options = {k: getattr(args, k) for k in ("recipes", "vae_steps", "vae_detail_weight", "vae_kl_weight", "clip_steps", "unet_steps", "finetune_steps", "style_weight", "change_weight")}
-    order = ["first", "encode", "unet", "finetune", "export"]
+    options = {k: getattr(args, k) for k in ("recipes", "vae_steps", "vae_detail_weight", "vae_kl_weight", "clip_steps", "unet_steps", "finetune_steps", "style_weight", "change_weight",
+                                       "decoder_steps", "decoder_detail_weight")}
+    order = ["first", "encode", "unet", "finetune", "decoder", "export"]
     skip = order.index(args.skip_to) if args.skip_to else 0
     # Stage timings persist in --runs, so that a resumed run still reports the wall time of every stage behind its files.
     timings_file = args.runs / "timings.json"
@@ -150,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         timed("text-only unet", lambda: in_pair([(f"unet:{rank}", args.runs, options) for rank in range(2)]))
     if skip <= 3:
         timed("fine-tune six fusers", lambda: in_pair([(f"finetune:{k}", args.runs, options) for k in FUSER_KINDS]))
+    if skip <= 4:
+        timed("decoder", lambda: _refine_decoder(args.runs, options, log))
+        vae_ckpt, clip_ckpt = first_stage_checkpoints(args.runs)
     with ctx.Pool(2) as pool:
         finish(args, options, cfg, vae_ckpt, clip_ckpt, timings, log, pool)
     return 0

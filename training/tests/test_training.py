@@ -7,7 +7,7 @@ import torch
 from stepframe_train.config import tiny_stack
 from stepframe_train.models.unet import UNet
 from stepframe_train.export import DEFAULT_TOKENIZER, world_token_map
-from stepframe_train.train import data_parallel, stages
+from stepframe_train.train import data_parallel, finish, stages
 from stepframe_train.train.data import load_split
 
 
@@ -25,6 +25,30 @@ def test_recipe_of_frame_follows_the_previous_links(world):
 def test_vae_stage_reports_held_out_psnr(world):
     _, scaling, losses = stages.train_vae(tiny_stack("baseline"), world, load_split("val", limit=2), 3, 4, lambda _: None, seed=0)
     assert scaling > 0 and 0 < losses["val_psnr"] < 60
+
+
+def test_decoder_refinement_leaves_the_encoder_and_so_the_latents_alone(world):
+    vae, _, _ = stages.train_vae(tiny_stack("baseline"), world, load_split("val", limit=2), 2, 4, lambda _: None, seed=0)
+    encoder, decoder = ({k: v.clone() for k, v in m.state_dict().items()} for m in (vae.encoder, vae.decoder))
+    vae, losses = stages.refine_decoder(vae, world, load_split("val", limit=2), 3, 4, lambda _: None, seed=0)
+    assert all(torch.equal(v, vae.encoder.state_dict()[k]) for k, v in encoder.items())
+    assert any(not torch.equal(v, vae.decoder.state_dict()[k]) for k, v in decoder.items())
+    assert 0 < losses["val_psnr"] < 60
+
+
+def test_first_stage_checkpoints_take_the_refined_decoder_only_from_its_own_autoencoder(world, tmp_path):
+    vae, scaling, losses = stages.train_vae(tiny_stack("baseline"), world, load_split("val", limit=2), 2, 4, lambda _: None, seed=0)
+    torch.save({"vae": vae.state_dict(), "scaling": scaling, "losses": losses}, tmp_path / "vae.pt")
+    torch.save({"text_encoder": {}}, tmp_path / "clip.pt")
+    assert torch.equal(finish.first_stage_checkpoints(tmp_path)[0]["vae"]["decoder.conv_out.bias"], vae.decoder.conv_out.bias)
+    refined = {k: torch.full_like(v, 0.5) if v.is_floating_point() else v for k, v in vae.decoder.state_dict().items()}
+    torch.save({"decoder": refined, "losses": {"val_psnr": 1.0}, "refined_from": losses}, tmp_path / "decoder.pt")
+    vae_ckpt, _ = finish.first_stage_checkpoints(tmp_path)
+    assert torch.equal(vae_ckpt["vae"]["decoder.conv_out.bias"], refined["conv_out.bias"])
+    assert torch.equal(vae_ckpt["vae"]["encoder.conv_out.bias"], vae.encoder.conv_out.bias) and vae_ckpt["decoder_losses"] == {"val_psnr": 1.0}
+    torch.save({"decoder": refined, "losses": {}, "refined_from": {**losses, "recon": -1.0}}, tmp_path / "decoder.pt")
+    with pytest.raises(ValueError, match="refined from another vae.pt"):
+        finish.first_stage_checkpoints(tmp_path)
 
 
 def test_detail_weights_single_out_a_speck_and_leave_flat_areas_at_one():

@@ -30,8 +30,17 @@ def trained_config(cfg, vae_ckpt):
 
 
 def first_stage_checkpoints(runs: Path) -> tuple[dict, dict]:
-    """(autoencoder, CLIP) checkpoints of the first stage."""
-    return torch.load(runs / "vae.pt"), torch.load(runs / "clip.pt")
+    """(autoencoder, CLIP) checkpoints of the first stage; the autoencoder's decoder is the refined one
+    (runs/decoder.pt, train_all's decoder stage) where that exists."""
+    vae_ckpt = torch.load(runs / "vae.pt")
+    if (runs / "decoder.pt").exists():
+        refined = torch.load(runs / "decoder.pt")
+        if refined["refined_from"] != vae_ckpt["losses"]:
+            raise ValueError(f"{runs / 'decoder.pt'} was refined from another vae.pt than {runs / 'vae.pt'}: "
+                             "rerun train_all --skip-to decoder, or delete decoder.pt to use the jointly trained decoder")
+        vae_ckpt = {**vae_ckpt, "vae": {**vae_ckpt["vae"], **{f"decoder.{k}": v for k, v in refined["decoder"].items()}},
+                    "decoder_losses": refined["losses"]}
+    return vae_ckpt, torch.load(runs / "clip.pt")
 
 
 def shared_models(cfg, vae_ckpt: dict, clip_ckpt: dict) -> tuple:
@@ -88,7 +97,7 @@ def finish(args, options: dict, cfg, vae_ckpt, clip_ckpt, timings: dict, log, po
     cfg = trained_config(cfg, vae_ckpt)
     te, ie, vae = shared_models(cfg, vae_ckpt, clip_ckpt)
     specs = [bundle_spec(cfg, args.runs, kind) for kind in FUSER_KINDS]
-    losses = {"autoencoder": vae_ckpt["losses"], "clip": clip_ckpt["losses"], "text_only_unet": torch.load(args.runs / "unet_text.pt")["losses"]}
+    losses = {"autoencoder": vae_ckpt["losses"], **({"refined_decoder": vae_ckpt["decoder_losses"]} if "decoder_losses" in vae_ckpt else {}), "clip": clip_ckpt["losses"], "text_only_unet": torch.load(args.runs / "unet_text.pt")["losses"]}
     losses.update({s.name: s.provenance["finetune_losses"] for s in specs})
     shared = Stack(config=cfg, text_encoder=te, image_encoder=ie, vae=vae, unet=specs[0].unet, fuser=specs[0].fuser)
     written = write_bundles(args.out, shared, specs, DEFAULT_TOKENIZER, {"created_by": "stepframe_train.train_all", "options": options})
@@ -148,7 +157,7 @@ def write_models_readme(path: Path, report: dict) -> None:
         "```",
         "",
         f"Wall time on 2 CPU cores, summed over the stages that produced these files: **{report['wall_seconds'] / 60:.0f} min** ({', '.join(f'{k} {v / 60:.1f} min' for k, v in report['timings'].items())}).",
-        "Seeds: recipe world 0; autoencoder 11, CLIP 12, text-only UNet 13, fine-tuning 14 (`STAGE_SEEDS` in train_all.py); sampling seed 1.",
+        "Seeds: recipe world 0; autoencoder 11, CLIP 12, text-only UNet 13, fine-tuning 14, decoder 15 (`STAGE_SEEDS` in train_all.py); sampling seed 1.",
         f"VAE scaling factor (1/std of the latents): {report['scaling_factor']:.4f}.",
         "",
         "## Final losses (exponential moving averages at the last step)",
@@ -159,7 +168,8 @@ def write_models_readme(path: Path, report: dict) -> None:
         "",
         f"## Quality on the test split ({report['eval_recipes']} recipes)",
         "",
-        f"Autoencoder round trip on the held-out val split: **{report['losses']['autoencoder']['val_psnr']:.2f} dB** PSNR.",
+        f"Autoencoder round trip on the held-out val split: **{report['losses'].get('refined_decoder', report['losses']['autoencoder'])['val_psnr']:.2f} dB** PSNR"
+        + (f" (the jointly trained decoder, before the decoder stage: {report['losses']['autoencoder']['val_psnr']:.2f} dB)." if "refined_decoder" in report["losses"] else "."),
         "",
         "Reference sampler (training/stepframe_train/reference_sampler.py) at each bundle's defaults: 50 DDPM steps, text guidance 7.5;",
         "the image-conditioned bundles add three-row guidance with image guidance 1.5 (InstructPix2Pix), the baseline uses two rows.",
