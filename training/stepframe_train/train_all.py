@@ -70,6 +70,7 @@ def _job(args: tuple) -> None:
     if stage == "vae":
         vae, scaling, losses = stages.train_vae(cfg, data, load_split("val"), options["vae_steps"], 8, log, STAGE_SEEDS["vae"],
                                                    detail_weight=options["vae_detail_weight"], kl_weight=options["vae_kl_weight"])
+        (runs / "decoder.pt").unlink(missing_ok=True)  # refined from the autoencoder this one replaces
         torch.save({"vae": vae.state_dict(), "scaling": scaling, "losses": losses}, runs / "vae.pt")
     elif stage == "clip":
         token_map = world_token_map(DEFAULT_TOKENIZER, cfg.text.embedding_rows)
@@ -81,7 +82,8 @@ def _job(args: tuple) -> None:
         rank = int(stage.split(":", 1)[1])
         data_parallel.join(runs / "unet.rendezvous", rank, 2)
         unet, _, losses = stages.train_unet(cfg, data, _encoded(runs), options["unet_steps"], 32, log if rank == 0 else (lambda _: None), STAGE_SEEDS["unet"],
-                                            fuser_kind="baseline", lr=1e-3, image_dropout=1.0, data_rank=rank, sync_gradients=data_parallel.average_gradients)
+                                            fuser_kind="baseline", lr=1e-3, image_dropout=1.0, data_rank=rank, sync_gradients=data_parallel.average_gradients,
+                                            change_weight=options["unet_change_weight"])
         data_parallel.leave()
         if rank == 0:
             torch.save({"unet": unet.state_dict(), "losses": losses}, runs / "unet_text.pt")
@@ -125,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decoder-detail-weight", type=float, default=24.0, help="the decoder refinement's detail weight")
     parser.add_argument("--clip-steps", type=int, default=1500)
     parser.add_argument("--unet-steps", type=int, default=5000, help="text-only UNet steps at batch 2 x 32")
+    parser.add_argument("--unet-change-weight", type=float, default=0.0,
+                        help="the change weight (--change-weight) in the text-only stage too; 0: that stage, the stand-in for pretrained SD, stays plain")
     parser.add_argument("--finetune-steps", type=int, default=2000)
     parser.add_argument("--style-weight", type=float, default=FINETUNE_STYLE_WEIGHT, help="weight of the paper's style-consistency term (image-conditioned fusers; the baseline trains without it; default %(default)g)")
     parser.add_argument("--change-weight", type=float, default=FINETUNE_CHANGE_WEIGHT, help="fine-tuning: how much more the denoising loss counts where a frame differs from the one before (train/stages.change_weights; 0: plain loss; default %(default)g)")
@@ -134,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     args.runs.mkdir(parents=True, exist_ok=True)
     log = _log(args.runs / "train_all.log")
     options = {k: getattr(args, k) for k in ("recipes", "vae_steps", "vae_detail_weight", "vae_kl_weight", "clip_steps", "unet_steps", "finetune_steps", "style_weight", "change_weight",
-                                       "decoder_steps", "decoder_detail_weight")}
+                                       "unet_change_weight", "decoder_steps", "decoder_detail_weight")}
     order = ["first", "encode", "unet", "finetune", "decoder", "export"]
     skip = order.index(args.skip_to) if args.skip_to else 0
     # Stage timings persist in --runs, so that a resumed run still reports the wall time of every stage behind its files.

@@ -97,7 +97,10 @@ def finish(args, options: dict, cfg, vae_ckpt, clip_ckpt, timings: dict, log, po
     cfg = trained_config(cfg, vae_ckpt)
     te, ie, vae = shared_models(cfg, vae_ckpt, clip_ckpt)
     specs = [bundle_spec(cfg, args.runs, kind) for kind in FUSER_KINDS]
-    losses = {"autoencoder": vae_ckpt["losses"], **({"refined_decoder": vae_ckpt["decoder_losses"]} if "decoder_losses" in vae_ckpt else {}), "clip": clip_ckpt["losses"], "text_only_unet": torch.load(args.runs / "unet_text.pt")["losses"]}
+    losses = {"autoencoder": vae_ckpt["losses"]}
+    if "decoder_losses" in vae_ckpt:
+        losses["refined_decoder"] = vae_ckpt["decoder_losses"]
+    losses.update({"clip": clip_ckpt["losses"], "text_only_unet": torch.load(args.runs / "unet_text.pt")["losses"]})
     losses.update({s.name: s.provenance["finetune_losses"] for s in specs})
     shared = Stack(config=cfg, text_encoder=te, image_encoder=ie, vae=vae, unet=specs[0].unet, fuser=specs[0].fuser)
     written = write_bundles(args.out, shared, specs, DEFAULT_TOKENIZER, {"created_by": "stepframe_train.train_all", "options": options})
