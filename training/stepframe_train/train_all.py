@@ -6,7 +6,8 @@ Stages (two single-threaded jobs run side by side where stages are independent; 
 gives 2-3x the throughput of one job on two threads):
   1. autoencoder  ||  CLIP text and image encoders (contrastive)
   2. frozen encoders encode the training set once
-  3. a text-only UNet, the shared starting point of every fuser (two processes, one model)
+  3. a text-only UNet, the shared starting point of every fuser (two processes, one model), its
+     loss weighted where a frame changed from the one before, as in stage 4
   4. six fine-tunings (UNet + fuser): baseline, concatenation, text_pooling, image_pooling,
      attend_to_image, attend_to_text, two at a time
   5. the autoencoder's decoder, trained further on the frozen encoder's latents (nothing trained
@@ -123,12 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vae-steps", type=int, default=10000, help="autoencoder steps at batch 8")
     parser.add_argument("--vae-detail-weight", type=float, default=8.0, help="how much more the autoencoder's loss counts small details (train/stages.detail_weights)")
     parser.add_argument("--vae-kl-weight", type=float, default=1e-6, help="the autoencoder's KL weight (SD's 1e-6; docs/results.md: 1e-4 scored no better in a full run)")
-    parser.add_argument("--decoder-steps", type=int, default=8000, help="steps at batch 8 that refine the decoder alone (0: keep the jointly trained one)")
+    parser.add_argument("--decoder-steps", type=int, default=0, help="steps at batch 8 that refine the decoder alone (0, the default: keep the jointly trained one; docs/results.md measured 8000)")
     parser.add_argument("--decoder-detail-weight", type=float, default=24.0, help="the decoder refinement's detail weight")
     parser.add_argument("--clip-steps", type=int, default=1500)
     parser.add_argument("--unet-steps", type=int, default=5000, help="text-only UNet steps at batch 2 x 32")
-    parser.add_argument("--unet-change-weight", type=float, default=0.0,
-                        help="the change weight (--change-weight) in the text-only stage too; 0: that stage, the stand-in for pretrained SD, stays plain")
+    parser.add_argument("--unet-change-weight", type=float, default=1.0,
+                        help="the change weight in the text-only stage (stages.change_weights; 0: plain loss; default %(default)g; docs/results.md)")
     parser.add_argument("--finetune-steps", type=int, default=2000)
     parser.add_argument("--style-weight", type=float, default=FINETUNE_STYLE_WEIGHT, help="weight of the paper's style-consistency term (image-conditioned fusers; the baseline trains without it; default %(default)g)")
     parser.add_argument("--change-weight", type=float, default=FINETUNE_CHANGE_WEIGHT, help="fine-tuning: how much more the denoising loss counts where a frame differs from the one before (train/stages.change_weights; 0: plain loss; default %(default)g)")
