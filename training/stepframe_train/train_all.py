@@ -101,7 +101,7 @@ def _refine_decoder(runs: Path, options: dict, log) -> None:
     a second one made a step slower here (0.095 s against about 0.07 s on one)."""
     from .train import stages
     from .train.data import load_split
-    from .train.finish import shared_models
+    from .train.finish import refined_decoder_checkpoint, shared_models
 
     (runs / "decoder.pt").unlink(missing_ok=True)
     if not options["decoder_steps"]:
@@ -112,7 +112,7 @@ def _refine_decoder(runs: Path, options: dict, log) -> None:
     torch.set_num_threads(1)
     vae, losses = stages.refine_decoder(vae, _train_split(options["recipes"]), load_split("val"), options["decoder_steps"], 8, log,
                                         STAGE_SEEDS["decoder"], detail_weight=options["decoder_detail_weight"])
-    torch.save({"decoder": vae.decoder.state_dict(), "losses": losses, "refined_from": vae_ckpt["losses"]}, runs / "decoder.pt")
+    torch.save(refined_decoder_checkpoint(vae, losses, vae_ckpt), runs / "decoder.pt")
     torch.set_num_threads(threads)
 
 

@@ -25,7 +25,7 @@ from ..world.metrics import text_probe
 from ..world.recipes import split
 from ..world.render import render_recipe
 from .data import load_split
-from .finish import first_stage_checkpoints, shared_models, trained_config
+from .finish import first_stage_checkpoints, refined_decoder_checkpoint, shared_models, trained_config
 from .evaluate import autoencoder_roundtrip
 from .stages import held_out_psnr, refine_decoder
 
@@ -60,9 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--detail-weight", type=float, default=24.0)
     parser.add_argument("--save-runs", type=Path, default=None,
-                        help="write a runs folder here: --runs' checkpoints linked, vae.pt with the retrained decoder (same width only), for probe_breakdown --runs")
+                        help="write a runs folder here: --runs' checkpoints linked, decoder.pt the retrained decoder (same width only), for probe_breakdown --runs")
     parser.add_argument("--recipes", type=int, default=2500, help="training recipes")
     args = parser.parse_args(argv)
+    if args.save_runs and args.channels != default_stack("baseline").vae.channels[0]:
+        parser.error("--save-runs needs the stack's decoder width: the bundle export builds the decoder from the config")
     torch.set_num_threads(1)
     vae_ckpt, clip_ckpt = first_stage_checkpoints(args.runs)
     cfg = trained_config(default_stack("baseline"), vae_ckpt)
@@ -73,15 +75,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.channels != cfg.vae.channels[0] or args.init == "scratch":
         vae.decoder = VaeDecoder(dataclasses.replace(cfg.vae, channels=(args.channels,)))
-    refine_decoder(vae, load_split("train", limit=args.recipes), val, args.steps, args.batch,
+    _, losses = refine_decoder(vae, load_split("train", limit=args.recipes), val, args.steps, args.batch,
                    lambda message: print(message, flush=True), seed=11, lr=args.lr, detail_weight=args.detail_weight)
     report(f"decoder {args.channels} channels, {args.init}, {args.steps} steps, detail weight {args.detail_weight}", vae, val, test_recipes)
     if args.save_runs:
         args.save_runs.mkdir(parents=True, exist_ok=True)
         for source in args.runs.iterdir():
-            if source.name != "vae.pt" and not (args.save_runs / source.name).exists():
+            if source.name != "decoder.pt" and not (args.save_runs / source.name).exists():
                 (args.save_runs / source.name).symlink_to(source.resolve())
-        torch.save({**vae_ckpt, "vae": vae.state_dict()}, args.save_runs / "vae.pt")
+        # The file train_all's decoder stage writes, so first_stage_checkpoints takes it in place of --runs' own.
+        torch.save(refined_decoder_checkpoint(vae, losses, vae_ckpt), args.save_runs / "decoder.pt")
     return 0
 
 

@@ -43,6 +43,12 @@ def first_stage_checkpoints(runs: Path) -> tuple[dict, dict]:
     return vae_ckpt, torch.load(runs / "clip.pt")
 
 
+def refined_decoder_checkpoint(vae, losses: dict, vae_ckpt: dict) -> dict:
+    """What runs/decoder.pt holds: the refined decoder, its losses, and the losses of the vae.pt it was refined from,
+    which `first_stage_checkpoints` checks."""
+    return {"decoder": vae.decoder.state_dict(), "losses": losses, "refined_from": vae_ckpt["losses"]}
+
+
 def shared_models(cfg, vae_ckpt: dict, clip_ckpt: dict) -> tuple:
     """(text encoder, image encoder, autoencoder) from the first stage's checkpoints."""
     te, ie, vae = TextEncoder(cfg.text, clip_ckpt["token_map"]), ImageEncoder(cfg.image), AutoencoderKL(cfg.vae)
