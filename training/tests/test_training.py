@@ -132,3 +132,16 @@ def test_change_weights_favour_what_the_step_changed_and_keep_the_loss_scale():
     changed, unchanged = weights[0, 0, 2, 2], weights[0, 0, 6, 6]
     assert changed > 10 * unchanged
     assert torch.equal(weights[1], torch.ones(1, 8, 8))  # a first step has no previous frame to differ from
+
+
+def test_style_on_unchanged_pixels_ignores_what_the_step_adds():
+    previous = torch.zeros(1, 4, 8, 8)
+    x0 = previous.clone()
+    x0[:, :, 2:4, 2:4] = 1.0  # the step adds something in four cells
+    mask = stages.unchanged_mask(x0, previous)
+    assert mask[0, 0, 2:4, 2:4].sum() == 0 and mask.sum() == 60
+    fine, coarse = stages._masked_style_parts(x0, previous, mask)  # drawing the addition costs nothing
+    assert fine.item() == 0 and coarse.item() == 0
+    drifted = x0 + 0.5  # a different table colour everywhere
+    fine, coarse = stages._masked_style_parts(drifted, previous, mask)
+    assert fine.item() == pytest.approx(0.25) and coarse.item() == pytest.approx(0.25)

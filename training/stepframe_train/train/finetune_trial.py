@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--style-weight", type=float, default=FINETUNE_STYLE_WEIGHT, help="ignored for the baseline, as in train_all")
     parser.add_argument("--steps", type=int, default=2000, help="fine-tuning steps at batch 32 (0: score the text-only UNet as it is)")
     parser.add_argument("--change-weight", type=float, default=FINETUNE_CHANGE_WEIGHT, help="how much more the loss counts where the frame changed (stages.change_weights)")
+    parser.add_argument("--style-on-unchanged", action="store_true", help="the style term counts only the latent pixels the step leaves unchanged (stages.unchanged_mask)")
     parser.add_argument("--recipes", type=int, default=24, help="validation recipes to score")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     if args.steps > 0:
         unet, fuser, losses = finetune_from_text(cfg, load_split("train", limit=2500), torch.load(args.runs / "encoded.pt"), text_unet, args.fuser,
-                                                 args.steps, args.style_weight, print, STAGE_SEEDS["finetune"], args.change_weight)
+                                                 args.steps, args.style_weight, print, STAGE_SEEDS["finetune"], args.change_weight,
+                                                 args.style_on_unchanged)
     else:
         unet, fuser, losses = UNet(cfg.unet), build_fuser_for(cfg), {}
         unet.load_state_dict(text_unet)
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         metrics, _ = evaluate({args.fuser: sampler}, vae, split("val")[: args.recipes], {args.fuser: sampler_settings(spec)})
     m = metrics[args.fuser]
-    print(f"{args.fuser}, style weight {args.style_weight:g}, change weight {args.change_weight:g}, {args.steps} steps in {time.time() - started:.0f}s, losses {losses}")
+    print(f"{args.fuser}, style weight {args.style_weight:g}{' on unchanged pixels' if args.style_on_unchanged else ''}, change weight {args.change_weight:g}, {args.steps} steps in {time.time() - started:.0f}s, losses {losses}")
     print(scores_line(args.recipes, m))
     return 0
 

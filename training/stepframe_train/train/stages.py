@@ -218,6 +218,7 @@ def train_unet(
     offset_noise: float = 0.3,
     fuser_lr_scale: float = 2.5,
     change_weight: float = 0.0,
+    style_on_unchanged: bool = False,
     data_rank: int = 0,
     sync_gradients: Callable[[list[torch.nn.Parameter]], None] | None = None,
 ) -> tuple[UNet, torch.nn.Module, dict]:
@@ -239,6 +240,10 @@ def train_unet(
     sampling time, where x_T holds no colour, it invents one instead of taking it from the previous
     image. With the offset the average colour in x_t is unreliable and the conditioning is the only
     source of it.
+
+    With `style_on_unchanged` the style term counts only the latent pixels the step leaves as they were
+    (`unchanged_mask`): the paper's term compares the whole frame with the previous one, so it also pulls
+    against what the step's text adds, and a larger style weight costs text faithfulness (docs/results.md).
 
     With `change_weight` > 0 the denoising loss also counts the latent pixels where the frame differs from the previous
     one more (`change_weights`), so what the step's text changes is not outweighed by what stays the same.
@@ -293,8 +298,12 @@ def train_unet(
         style = torch.tensor(0.0)
         if style_weight > 0 and bool(has_prev.any()):
             x0_pred = (xt - (1 - a).sqrt() * eps) / a.sqrt()
-            fine = ((x0_pred - prev_lat) ** 2).mean(dim=(1, 2, 3)) * acp[t]
-            coarse = ((F.adaptive_avg_pool2d(x0_pred, 4) - F.adaptive_avg_pool2d(prev_lat, 4)) ** 2).mean(dim=(1, 2, 3)).clamp(max=4.0)
+            if style_on_unchanged:
+                fine, coarse = _masked_style_parts(x0_pred, prev_lat, unchanged_mask(x0, prev_lat))
+                fine = fine * acp[t]
+            else:
+                fine = ((x0_pred - prev_lat) ** 2).mean(dim=(1, 2, 3)) * acp[t]
+                coarse = ((F.adaptive_avg_pool2d(x0_pred, 4) - F.adaptive_avg_pool2d(prev_lat, 4)) ** 2).mean(dim=(1, 2, 3)).clamp(max=4.0)
             style = ((fine + coarse) * has_prev).sum() / has_prev.sum()
             loss = loss + style_weight * style
         opt.zero_grad(set_to_none=True)
@@ -315,6 +324,23 @@ def train_unet(
         for e, q in zip(ema, params):
             q.copy_(e)
     return unet.eval(), fuser.eval(), {"denoise": loss_avg, "style": style_avg}
+
+
+def unchanged_mask(x0: torch.Tensor, previous: torch.Tensor, relative: float = 0.5) -> torch.Tensor:
+    """[B, 1, H, W]: 1 where a latent pixel changed from the previous frame by less than `relative` × the image's
+    mean change (the table, the rim, the contents the step leaves alone), else 0."""
+    change = (x0 - previous).abs().mean(dim=1, keepdim=True)
+    return (change < relative * change.mean(dim=(2, 3), keepdim=True)).float()
+
+
+def _masked_style_parts(x0_pred: torch.Tensor, previous: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The style term's per-pixel and 4x4-cell parts [B], over the pixels in `mask` only (cells: masked means)."""
+    squared = ((x0_pred - previous) ** 2).mean(dim=1, keepdim=True) * mask
+    fine = squared.sum(dim=(1, 2, 3)) / mask.sum(dim=(1, 2, 3)).clamp(min=1.0)
+    cover = F.adaptive_avg_pool2d(mask, 4)
+    cell_diff = F.adaptive_avg_pool2d((x0_pred - previous) * mask, 4) / cover.clamp(min=1e-3)
+    coarse = ((cell_diff**2).mean(dim=1, keepdim=True) * (cover > 0)).sum(dim=(1, 2, 3)) / (cover > 0).sum(dim=(1, 2, 3)).clamp(min=1)
+    return fine, coarse.clamp(max=4.0)
 
 
 def change_weights(x0: torch.Tensor, previous: torch.Tensor, has_previous: torch.Tensor, strength: float) -> torch.Tensor:
@@ -340,7 +366,7 @@ FINETUNE_CHANGE_WEIGHT = 1.0
 
 
 def finetune_from_text(cfg: StackConfig, data: WorldTensors, encoded: dict, text_unet: dict, kind: str, steps: int, style_weight: float,
-                       log: Log, seed: int, change_weight: float = FINETUNE_CHANGE_WEIGHT) -> tuple[UNet, torch.nn.Module, dict]:
+                       log: Log, seed: int, change_weight: float = FINETUNE_CHANGE_WEIGHT, style_on_unchanged: bool = False) -> tuple[UNet, torch.nn.Module, dict]:
     """Stage 4: one fuser and a copy of the shared text-only UNet (`text_unet`, its state dict) trained together.
 
     The baseline never sees the previous image, so the style term could only pull it towards the average previous
@@ -350,4 +376,5 @@ def finetune_from_text(cfg: StackConfig, data: WorldTensors, encoded: dict, text
     unet = UNet(cfg.unet)
     unet.load_state_dict(text_unet)
     return train_unet(cfg, data, encoded, steps, 32, log, seed, unet=unet, fuser_kind=kind, lr=4e-4,
-                      style_weight=0.0 if kind == "baseline" else style_weight, change_weight=change_weight)
+                      style_weight=0.0 if kind == "baseline" else style_weight, change_weight=change_weight,
+                      style_on_unchanged=style_on_unchanged)
