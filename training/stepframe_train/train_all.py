@@ -92,7 +92,7 @@ def _job(args: tuple) -> None:
         kind = stage.split(":", 1)[1]
         unet, fuser, losses = stages.finetune_from_text(cfg, data, _encoded(runs), torch.load(runs / "unet_text.pt")["unet"], kind,
                                                         options["finetune_steps"], options["style_weight"], log, STAGE_SEEDS["finetune"],
-                                                        options["change_weight"], options.get("style_on_unchanged", False))
+                                                        options["change_weight"], options["style_on_unchanged"])
         torch.save({"unet": unet.state_dict(), "fuser": fuser.state_dict(), "losses": losses}, runs / f"finetune_{kind}.pt")
 
 

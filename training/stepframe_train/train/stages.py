@@ -326,11 +326,16 @@ def train_unet(
     return unet.eval(), fuser.eval(), {"denoise": loss_avg, "style": style_avg}
 
 
+def _relative_change(x0: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+    """[B, 1, H, W]: each latent pixel's change from the previous frame ÷ the image's mean change."""
+    change = (x0 - previous).abs().mean(dim=1, keepdim=True)
+    return change / change.mean(dim=(2, 3), keepdim=True).clamp(min=1e-6)
+
+
 def unchanged_mask(x0: torch.Tensor, previous: torch.Tensor, relative: float = 0.5) -> torch.Tensor:
     """[B, 1, H, W]: 1 where a latent pixel changed from the previous frame by less than `relative` × the image's
     mean change (the table, the rim, the contents the step leaves alone), else 0."""
-    change = (x0 - previous).abs().mean(dim=1, keepdim=True)
-    return (change < relative * change.mean(dim=(2, 3), keepdim=True)).float()
+    return (_relative_change(x0, previous) < relative).float()
 
 
 def _masked_style_parts(x0_pred: torch.Tensor, previous: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -351,9 +356,7 @@ def change_weights(x0: torch.Tensor, previous: torch.Tensor, has_previous: torch
     a few latent cells. Unweighted, the model given the previous image lowers its loss most by copying it and
     learns to ignore the text there (docs/results.md: the fusers draw almost none of the whole vegetables).
     First steps (no previous frame) weigh every pixel alike."""
-    change = (x0 - previous).abs().mean(dim=1, keepdim=True)
-    change = change / change.mean(dim=(2, 3), keepdim=True).clamp(min=1e-6)
-    weights = 1 + strength * change
+    weights = 1 + strength * _relative_change(x0, previous)
     weights = weights / weights.mean(dim=(2, 3), keepdim=True)
     return torch.where(has_previous.view(-1, 1, 1, 1), weights, torch.ones_like(weights))
 
