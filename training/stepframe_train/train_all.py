@@ -18,10 +18,12 @@ Seeds are fixed, so a rerun retrains the same models (up to float summation orde
 from __future__ import annotations
 
 import argparse
+import ctypes
 import functools
 import json
 import multiprocessing as mp
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -43,6 +45,21 @@ def _log(path: Path):
         with path.open("a") as f:
             f.write(line + "\n")
     return log
+
+
+def _die_with_parent(parent: int) -> None:
+    """Pool worker initializer: a worker ends when train_all does, even when train_all is killed outright (SIGKILL
+    skips the pool's own clean-up, and an orphaned worker would train on, holding a core, for up to half an hour)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG (Linux)
+    except (AttributeError, OSError):
+        return  # not Linux: the pool's own clean-up on a normal exit or SIGTERM still applies
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _pool(ctx, processes: int = 2):
+    return ctx.Pool(processes, initializer=_die_with_parent, initargs=(os.getpid(),))
 
 
 @functools.lru_cache(maxsize=1)
@@ -149,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     timings_file = args.runs / "timings.json"
     timings: dict[str, float] = json.loads(timings_file.read_text()) if skip and timings_file.exists() else {}
     ctx = mp.get_context("spawn")
+    # SIGTERM (kill's default) then unwinds like Ctrl-C: the pools' `with` blocks terminate their workers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     # Workers run one thread each; OpenBLAS's own pool would otherwise spin on the other core.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
@@ -161,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"stage {name} took {timings[name]:.0f}s")
 
     def in_pair(jobs: list) -> None:
-        with ctx.Pool(2) as pool:
+        with _pool(ctx) as pool:
             pool.map(_job, jobs, chunksize=1)
 
     if skip <= 0:
@@ -186,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     if skip <= 4:
         timed("decoder", lambda: _refine_decoder(args.runs, options, log))
         vae_ckpt, clip_ckpt = first_stage_checkpoints(args.runs)
-    with ctx.Pool(2) as pool:
+    with _pool(ctx) as pool:
         finish(args, options, cfg, vae_ckpt, clip_ckpt, timings, log, pool)
     return 0
 

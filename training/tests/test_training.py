@@ -1,5 +1,11 @@
 """The training stages on a handful of recipes: they run, and their bookkeeping is right."""
 import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -145,3 +151,46 @@ def test_style_on_unchanged_pixels_ignores_what_the_step_adds():
     drifted = x0 + 0.5  # a different table colour everywhere
     fine, coarse = stages._masked_style_parts(drifted, previous, mask)
     assert fine.item() == pytest.approx(0.25) and coarse.item() == pytest.approx(0.25)
+
+
+def test_train_all_pool_workers_end_when_train_all_is_killed(tmp_path):
+    """SIGKILL skips the pool's clean-up; the workers' parent-death signal must still end them."""
+    pid_file = tmp_path / "worker.pid"
+    script = (
+        "import multiprocessing as mp, os, sys, time\n"
+        "from stepframe_train import train_all\n"
+        "def record(path):\n"
+        "    open(path, 'w').write(str(os.getpid()))\n"
+        "    time.sleep(120)\n"
+        "if __name__ == '__main__':\n"
+        "    with train_all._pool(mp.get_context('spawn'), 1) as pool:\n"
+        f"        pool.apply(record, ({str(pid_file)!r},))\n"
+    )
+    (tmp_path / "run_pool.py").write_text(script)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+    parent = subprocess.Popen([sys.executable, str(tmp_path / "run_pool.py")], cwd=tmp_path, env=env)
+    worker = None
+    try:
+        deadline = time.time() + 60
+        while not (pid_file.exists() and pid_file.read_text()) and time.time() < deadline:
+            time.sleep(0.2)
+        worker = int(pid_file.read_text())
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.time() + 10
+        while time.time() < deadline and _alive(worker):
+            time.sleep(0.2)
+        assert not _alive(worker), "the pool worker outlived a killed train_all"
+    finally:
+        parent.kill()
+        if worker is not None and _alive(worker):
+            os.kill(worker, signal.SIGKILL)  # so that a failure leaves no sleeper behind
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie, reaped by init later, counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
