@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--style-weight", type=float, default=FINETUNE_STYLE_WEIGHT, help="ignored for the baseline, as in train_all")
     parser.add_argument("--steps", type=int, default=2000, help="fine-tuning steps at batch 32 (0: score the text-only UNet as it is)")
     parser.add_argument("--change-weight", type=float, default=FINETUNE_CHANGE_WEIGHT, help="how much more the loss counts where the frame changed (stages.change_weights)")
-    parser.add_argument("--style-on-unchanged", action="store_true", help="the style term counts only the latent pixels the step leaves unchanged (stages.unchanged_mask)")
+    parser.add_argument("--style-on-unchanged", action=argparse.BooleanOptionalAction, default=True,
+                        help="the style term counts only the latent pixels the step leaves unchanged (stages.unchanged_mask; on by default, as in train_all)")
     parser.add_argument("--recipes", type=int, default=24, help="validation recipes to score")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

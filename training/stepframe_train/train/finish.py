@@ -180,8 +180,9 @@ def write_models_readme(path: Path, report: dict) -> None:
         f"Autoencoder round trip on the held-out val split: **{report['losses'].get('refined_decoder', report['losses']['autoencoder'])['val_psnr']:.2f} dB** PSNR"
         + (f" (the jointly trained decoder, before the decoder stage: {report['losses']['autoencoder']['val_psnr']:.2f} dB)." if "refined_decoder" in report["losses"] else "."),
         "",
-        "Reference sampler (training/stepframe_train/reference_sampler.py) at each bundle's defaults: 50 DDPM steps, text guidance 7.5;",
-        "the image-conditioned bundles add three-row guidance with image guidance 1.5 (InstructPix2Pix), the baseline uses two rows.",
+        f"Reference sampler (training/stepframe_train/reference_sampler.py) at each bundle's defaults: {DEFAULTS['num_inference_steps']} "
+        f"{DEFAULTS['scheduler'].upper()} steps, text guidance {DEFAULTS['guidance_scale']:g};",
+        f"the image-conditioned bundles add three-row guidance with image guidance {DEFAULTS['image_guidance_scale']:g} (InstructPix2Pix), the baseline uses two rows.",
         "Each sequence starts from the reference's first frame and generates the remaining steps, each conditioned on the",
         "previous generated frame. Text probe: the step's new ingredient colour covers at least half as many pixels of its",
         "region as in the autoencoder's reconstruction of the reference (and at least 6); the second column counts only the",

@@ -369,7 +369,7 @@ FINETUNE_CHANGE_WEIGHT = 1.0
 
 
 def finetune_from_text(cfg: StackConfig, data: WorldTensors, encoded: dict, text_unet: dict, kind: str, steps: int, style_weight: float,
-                       log: Log, seed: int, change_weight: float = FINETUNE_CHANGE_WEIGHT, style_on_unchanged: bool = False) -> tuple[UNet, torch.nn.Module, dict]:
+                       log: Log, seed: int, change_weight: float = FINETUNE_CHANGE_WEIGHT, style_on_unchanged: bool = True) -> tuple[UNet, torch.nn.Module, dict]:
     """Stage 4: one fuser and a copy of the shared text-only UNet (`text_unet`, its state dict) trained together.
 
     The baseline never sees the previous image, so the style term could only pull it towards the average previous
