@@ -96,7 +96,7 @@ export interface GenerateSequenceRequest {
   numInferenceSteps: number;
   /**
    * Classifier-free (text) guidance scale s, finite and in [0, 30]; 1 or less disables guidance.
-   * Unset: the model's default (7.5).
+   * Unset: the model's default (4 for the shipped bundles, 7.5 for an SD export without stepframe.json).
    */
   guidanceScale?:
     | number
