@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--change-weight", type=float, default=FINETUNE_CHANGE_WEIGHT, help="fine-tuning: how much more the denoising loss counts where a frame differs from the one before (train/stages.change_weights; 0: plain loss; default %(default)g)")
     parser.add_argument("--style-on-unchanged", action=argparse.BooleanOptionalAction, default=True,
                         help="the style term counts only the latent pixels a step leaves unchanged (stages.unchanged_mask; on by default: on the "
-                             "test split it lifted every fuser's text probe but attend_to_text's by 12 to 19 points, docs/results.md)")
+                             "test split it raised four fusers' text probe by 12 to 19 points, attend_to_text's by none, docs/results.md)")
     parser.add_argument("--eval-recipes", type=int, default=None, help="test recipes to score (default: the whole test split, 64)")
     parser.add_argument("--skip-to", choices=("encode", "unet", "finetune", "decoder", "export"), default=None, help="reuse earlier stages' files in --runs")
     args = parser.parse_args(argv)
