@@ -33,7 +33,7 @@ import torch
 from .config import default_stack
 from .export import DEFAULT_TOKENIZER, REPO, world_token_map
 from .models.fusers import FUSER_KINDS
-from .train.stages import FINETUNE_CHANGE_WEIGHT, FINETUNE_STYLE_WEIGHT
+from .train.stages import FINETUNE_CHANGE_WEIGHT, FINETUNE_STYLE_WEIGHTS, style_weights_from
 
 STAGE_SEEDS = {"vae": 11, "clip": 12, "unet": 13, "finetune": 14, "decoder": 15}
 
@@ -108,7 +108,7 @@ def _job(args: tuple) -> None:
     elif stage.startswith("finetune:"):
         kind = stage.split(":", 1)[1]
         unet, fuser, losses = stages.finetune_from_text(cfg, data, _encoded(runs), torch.load(runs / "unet_text.pt")["unet"], kind,
-                                                        options["finetune_steps"], options["style_weight"], log, STAGE_SEEDS["finetune"],
+                                                        options["finetune_steps"], options["style_weights"].get(kind, 0.0), log, STAGE_SEEDS["finetune"],
                                                         options["change_weight"], options["style_on_unchanged"])
         torch.save({"unet": unet.state_dict(), "fuser": fuser.state_dict(), "losses": losses}, runs / f"finetune_{kind}.pt")
 
@@ -148,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unet-change-weight", type=float, default=1.0,
                         help="the change weight in the text-only stage (stages.change_weights; 0: plain loss; default %(default)g; docs/results.md)")
     parser.add_argument("--finetune-steps", type=int, default=2000)
-    parser.add_argument("--style-weight", type=float, default=FINETUNE_STYLE_WEIGHT, help="weight of the paper's style-consistency term (image-conditioned fusers; the baseline trains without it; default %(default)g)")
+    parser.add_argument("--style-weight", nargs="+", default=[], metavar="[FUSER=]W",
+                        help="weight of the paper's style-consistency term: W for every image-conditioned fuser, FUSER=W for one "
+                             "(the baseline trains without it; defaults: " + ", ".join(f"{k}={w:g}" for k, w in FINETUNE_STYLE_WEIGHTS.items()) + ")")
     parser.add_argument("--change-weight", type=float, default=FINETUNE_CHANGE_WEIGHT, help="fine-tuning: how much more the denoising loss counts where a frame differs from the one before (train/stages.change_weights; 0: plain loss; default %(default)g)")
     parser.add_argument("--style-on-unchanged", action=argparse.BooleanOptionalAction, default=True,
                         help="the style term counts only the latent pixels a step leaves unchanged (stages.unchanged_mask; on by default: on the "
@@ -156,9 +158,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-recipes", type=int, default=None, help="test recipes to score (default: the whole test split, 64)")
     parser.add_argument("--skip-to", choices=("encode", "unet", "finetune", "decoder", "export"), default=None, help="reuse earlier stages' files in --runs")
     args = parser.parse_args(argv)
+    try:
+        args.style_weights = style_weights_from(args.style_weight)
+    except ValueError as error:
+        parser.error(str(error))
     args.runs.mkdir(parents=True, exist_ok=True)
     log = _log(args.runs / "train_all.log")
-    options = {k: getattr(args, k) for k in ("recipes", "vae_steps", "vae_detail_weight", "vae_kl_weight", "clip_steps", "unet_steps", "finetune_steps", "style_weight", "change_weight",
+    options = {k: getattr(args, k) for k in ("recipes", "vae_steps", "vae_detail_weight", "vae_kl_weight", "clip_steps", "unet_steps", "finetune_steps", "style_weights", "change_weight",
                                        "unet_change_weight", "decoder_steps", "decoder_detail_weight", "style_on_unchanged")}
     order = ["first", "encode", "unet", "finetune", "decoder", "export"]
     skip = order.index(args.skip_to) if args.skip_to else 0

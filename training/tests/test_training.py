@@ -1,6 +1,7 @@
 """The training stages on a handful of recipes: they run, and their bookkeeping is right."""
 import multiprocessing as mp
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -126,6 +127,22 @@ def test_finetuning_leaves_the_style_term_out_for_the_baseline_only(world):
         styles[kind] = losses["style"]
     assert styles["baseline"] == 0.0
     assert styles["concatenation"] > 0.0
+
+
+def test_style_weights_take_one_number_for_all_and_fuser_overrides_in_order():
+    defaults = stages.FINETUNE_STYLE_WEIGHTS
+    assert stages.style_weights_from([]) == defaults
+    everyone = stages.style_weights_from(["2"])
+    assert set(everyone) == set(defaults) and set(everyone.values()) == {2.0}
+    mixed = stages.style_weights_from(["1", "image_pooling=3", "image_pooling=0"])
+    assert mixed["image_pooling"] == 0.0 and mixed["concatenation"] == 1.0
+
+
+@pytest.mark.parametrize("word, complaint", [("baseline=1", "'baseline' is not an image-conditioned fuser"), ("pooling=1", "'pooling' is not"),
+                                             ("concatenation=", "'' is not a number"), ("-0.5", "finite number >= 0"), ("inf", "finite number >= 0")])
+def test_style_weights_name_what_is_wrong(word, complaint):
+    with pytest.raises(ValueError, match=re.escape(complaint)):
+        stages.style_weights_from([word])
 
 
 def test_change_weights_favour_what_the_step_changed_and_keep_the_loss_scale():

@@ -12,6 +12,8 @@ evaluation: the reconstruction itself and a copy of the previous frame. One thre
 """
 from __future__ import annotations
 
+from . import single_thread  # noqa: F401  (before torch: one thread, so two trials run side by side)
+
 import argparse
 import dataclasses
 import time

@@ -10,6 +10,8 @@ ingredient. One thread, so two trials can run side by side.
 """
 from __future__ import annotations
 
+from . import single_thread  # noqa: F401  (before torch: one thread, so two trials run side by side)
+
 import argparse
 import dataclasses
 from collections import defaultdict

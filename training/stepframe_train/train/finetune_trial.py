@@ -11,6 +11,8 @@ sampler settings) on the first --recipes val recipes; the test split stays untou
 """
 from __future__ import annotations
 
+from . import single_thread  # noqa: F401  (before torch: one thread, so two trials run side by side)
+
 import argparse
 import time
 from pathlib import Path
@@ -28,20 +30,25 @@ from ..world.recipes import split
 from .data import load_split
 from .evaluate import evaluate, scores_line
 from .finish import first_stage_checkpoints, sampler_over, sampler_settings, trained_config
-from .stages import FINETUNE_CHANGE_WEIGHT, FINETUNE_STYLE_WEIGHT, finetune_from_text
+from .stages import FINETUNE_CHANGE_WEIGHT, FINETUNE_STYLE_WEIGHTS, finetune_from_text
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=Path, default=REPO / "training" / "runs")
     parser.add_argument("--fuser", choices=FUSER_KINDS, required=True)
-    parser.add_argument("--style-weight", type=float, default=FINETUNE_STYLE_WEIGHT, help="ignored for the baseline, as in train_all")
+    parser.add_argument("--style-weight", type=float, default=None,
+                        help="default: the fuser's in train_all (stages.FINETUNE_STYLE_WEIGHTS); the baseline trains without the term")
     parser.add_argument("--steps", type=int, default=2000, help="fine-tuning steps at batch 32 (0: score the text-only UNet as it is)")
     parser.add_argument("--change-weight", type=float, default=FINETUNE_CHANGE_WEIGHT, help="how much more the loss counts where the frame changed (stages.change_weights)")
     parser.add_argument("--style-on-unchanged", action=argparse.BooleanOptionalAction, default=True,
                         help="the style term counts only the latent pixels the step leaves unchanged (stages.unchanged_mask; on by default, as in train_all)")
     parser.add_argument("--recipes", type=int, default=24, help="validation recipes to score")
+    parser.add_argument("--save", type=Path, default=None,
+                        help="also write the fine-tuned checkpoint here, in train_all's runs/finetune_<fuser>.pt format")
     args = parser.parse_args(argv)
+    if args.style_weight is None or args.fuser == "baseline":
+        args.style_weight = FINETUNE_STYLE_WEIGHTS.get(args.fuser, 0.0)
     torch.set_num_threads(1)
     cfg = trained_config(default_stack(args.fuser), first_stage_checkpoints(args.runs)[0])
     text_unet = torch.load(args.runs / "unet_text.pt")["unet"]
@@ -50,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         unet, fuser, losses = finetune_from_text(cfg, load_split("train", limit=2500), torch.load(args.runs / "encoded.pt"), text_unet, args.fuser,
                                                  args.steps, args.style_weight, print, STAGE_SEEDS["finetune"], args.change_weight,
                                                  args.style_on_unchanged)
+        if args.save:
+            torch.save({"unet": unet.state_dict(), "fuser": fuser.state_dict(), "losses": losses}, args.save)
     else:
         unet, fuser, losses = UNet(cfg.unet), build_fuser_for(cfg), {}
         unet.load_state_dict(text_unet)

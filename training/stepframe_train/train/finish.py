@@ -124,7 +124,8 @@ def finish(args, options: dict, cfg, vae_ckpt, clip_ckpt, timings: dict, log, po
     sheet = contact_sheet(recipes[:4], generated)
     sheet.save(REPO / "docs" / "contact-sheet-trained.png")
     report = {"wall_seconds": round(wall), "timings": timings, "losses": losses, "metrics": metrics, "eval_recipes": len(recipes),
-              "scaling_factor": vae_ckpt["scaling"], "sampling": DEFAULTS}
+              "scaling_factor": vae_ckpt["scaling"], "sampling": DEFAULTS,
+              "style_weights": options["style_weights"]}
     (args.out / "training-report.json").write_text(json.dumps(report, indent=1) + "\n")
     write_models_readme(args.out / "README.md", report)
     log(f"done in {wall / 60:.1f} min")
@@ -168,6 +169,8 @@ def write_models_readme(path: Path, report: dict) -> None:
         f"Wall time on 2 CPU cores, summed over the stages that produced these files: **{report['wall_seconds'] / 60:.0f} min** ({', '.join(f'{k} {v / 60:.1f} min' for k, v in report['timings'].items())}).",
         "Seeds: recipe world 0; autoencoder 11, CLIP 12, text-only UNet 13, fine-tuning 14, decoder 15 (`STAGE_SEEDS` in train_all.py); sampling seed 1.",
         f"VAE scaling factor (1/std of the latents): {report['scaling_factor']:.4f}.",
+        "Fine-tuning's style-term weight per fuser (`--style-weight`; the baseline trains without the term): "
+        + ", ".join(f"{k} {w:g}" for k, w in report["style_weights"].items()) + ".",
         "",
         "## Final losses (exponential moving averages at the last step)",
         "",

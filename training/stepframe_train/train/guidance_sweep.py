@@ -9,6 +9,8 @@ Two single-threaded workers, as in train_all's evaluation.
 """
 from __future__ import annotations
 
+from . import single_thread  # noqa: F401  (before torch: one thread, so two trials run side by side)
+
 import argparse
 import dataclasses
 import multiprocessing as mp

@@ -11,6 +11,8 @@ checkpoint in --runs. One thread, so two trials (say 1e-6 and 1e-4) can run side
 """
 from __future__ import annotations
 
+from . import single_thread  # noqa: F401  (before torch: one thread, so two trials run side by side)
+
 import argparse
 from pathlib import Path
 

@@ -15,6 +15,8 @@ One thread, so two bundles can be broken down side by side.
 """
 from __future__ import annotations
 
+from . import single_thread  # noqa: F401  (before torch: one thread, so two trials run side by side)
+
 import argparse
 from collections import defaultdict
 from pathlib import Path

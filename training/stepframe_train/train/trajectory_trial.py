@@ -14,6 +14,8 @@ One thread, so two trials (say two --runs folders) can run side by side.
 """
 from __future__ import annotations
 
+from . import single_thread  # noqa: F401  (before torch: one thread, so two trials run side by side)
+
 import argparse
 import dataclasses
 from pathlib import Path

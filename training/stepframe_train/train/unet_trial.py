@@ -10,6 +10,8 @@ One thread, so trials can run side by side; compare them at equal wall time, not
 """
 from __future__ import annotations
 
+from . import single_thread  # noqa: F401  (before torch: one thread, so two trials run side by side)
+
 import argparse
 import dataclasses
 import time
