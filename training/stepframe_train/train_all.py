@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unet-steps", type=int, default=5000, help="text-only UNet steps at batch 2 x 32")
     parser.add_argument("--unet-change-weight", type=float, default=1.0,
                         help="the change weight in the text-only stage (stages.change_weights; 0: plain loss; default %(default)g; docs/results.md)")
-    parser.add_argument("--finetune-steps", type=int, default=2000)
+    parser.add_argument("--finetune-steps", type=int, default=4000, help="fine-tuning steps per fuser at batch 32 (docs/results.md: 4000 against 2000)")
     parser.add_argument("--style-weight", nargs="+", default=[], metavar="[FUSER=]W",
                         help="weight of the paper's style-consistency term: W for every image-conditioned fuser, FUSER=W for one "
                              "(the baseline trains without it; defaults: " + ", ".join(f"{k}={w:g}" for k, w in FINETUNE_STYLE_WEIGHTS.items()) + ")")

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fuser", choices=FUSER_KINDS, required=True)
     parser.add_argument("--style-weight", type=float, default=None,
                         help="default: the fuser's in train_all (stages.FINETUNE_STYLE_WEIGHTS); the baseline trains without the term")
-    parser.add_argument("--steps", type=int, default=2000, help="fine-tuning steps at batch 32 (0: score the text-only UNet as it is)")
+    parser.add_argument("--steps", type=int, default=4000, help="fine-tuning steps at batch 32 (0: score the text-only UNet as it is)")
     parser.add_argument("--change-weight", type=float, default=FINETUNE_CHANGE_WEIGHT, help="how much more the loss counts where the frame changed (stages.change_weights)")
     parser.add_argument("--style-on-unchanged", action=argparse.BooleanOptionalAction, default=True,
                         help="the style term counts only the latent pixels the step leaves unchanged (stages.unchanged_mask; on by default, as in train_all)")

@@ -362,9 +362,10 @@ def change_weights(x0: torch.Tensor, previous: torch.Tensor, has_previous: torch
 
 
 # Stage 4's defaults (train_all, finetune_trial). The change weight was chosen on 24 val recipes (docs/results.md): 1
-# lifted concatenation's text probe from 35% to 62%. The style weight differs by fuser because the trade does: on 48 val
-# recipes at text guidance 4 a larger weight bought concatenation 5 style units for 5 probe points, image_pooling 4 units
-# for 18 points (docs/results.md, "Style weight per fuser"). The baseline trains without the term (finetune_from_text).
+# lifted concatenation's text probe from 35% to 62%. The style weight can differ by fuser (train_all --style-weight
+# FUSER=W), but 0.5 serves all: on 48 val recipes at 2000 steps a larger weight bought 3 to 6 style units for 5 to 28
+# probe points, while 4000 steps at 0.5 bought attend_to_image and image_pooling 10 to 11 units for 2 to 5 points
+# (docs/results.md, "Fine-tuning length and style weight"). The baseline trains without the term (finetune_from_text).
 FINETUNE_STYLE_WEIGHTS = {"concatenation": 0.5, "text_pooling": 0.5, "image_pooling": 0.5, "attend_to_image": 0.5, "attend_to_text": 0.5}
 FINETUNE_CHANGE_WEIGHT = 1.0
 
