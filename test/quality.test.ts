@@ -4,9 +4,9 @@
  *
  * These are regression floors for the bundles now in models/, set below what they measure on these
  * 8 recipes (see the diagnostic line the test prints): a broken guidance, feedback or preprocessing
- * path drops below them. On the full test split (models/README.md) concatenation comes closest to
- * halving the baseline's style error after attend_to_text (0.51x and 0.49x), and the baseline meets
- * issue 3's text-probe floor (92.3% against >= 85%); on 22 probed steps that floor would sit one step
+ * path drops below them. On the full test split (models/README.md) concatenation halves the
+ * baseline's style error with the most room (0.36x), and the baseline meets issue 3's text-probe
+ * floor (94.8% against >= 85%); on 22 probed steps that floor would sit one step
  * below what this subset measures, too close for a regression floor, so the floors here keep the
  * three-step margin.
  */
@@ -94,10 +94,10 @@ describe('trained bundles on a test subset: text faithfulness and style consiste
       );
     }
     t.diagnostic(JSON.stringify(scores));
-    // Measured here: baseline 0.91, concatenation 0.86 (22 probed steps, so one step is 4.5 points); the floors are three steps lower.
+    // Measured here: baseline 0.91, concatenation 0.77 (22 probed steps, so one step is 4.5 points); the floors are three steps lower.
     assert.ok(scores.baseline.text_probe_pass >= 0.77, `baseline text probe ${scores.baseline.text_probe_pass}`);
-    assert.ok(scores.concatenation.text_probe_pass >= 0.72, `concatenation text probe ${scores.concatenation.text_probe_pass}`);
-    // Conditioning on the previous frame must bring the style closer than the text-only baseline does (measured 58.4 vs 117.6, 0.50x).
-    assert.ok(scores.concatenation.style_error < 0.55 * scores.baseline.style_error, `style error ${scores.concatenation.style_error} vs baseline ${scores.baseline.style_error}`);
+    assert.ok(scores.concatenation.text_probe_pass >= 0.63, `concatenation text probe ${scores.concatenation.text_probe_pass}`);
+    // Conditioning on the previous frame must bring the style closer than the text-only baseline does (measured 45.6 vs 110.2, 0.41x).
+    assert.ok(scores.concatenation.style_error < 0.5 * scores.baseline.style_error, `style error ${scores.concatenation.style_error} vs baseline ${scores.baseline.style_error}`);
   });
 });
