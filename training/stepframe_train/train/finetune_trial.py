@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from ..bundle import BundleSpec
+from ..bundle import BundleSpec, trained_defaults
 from ..config import default_stack
 from ..export import REPO
 from ..models.fusers import FUSER_KINDS
@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         unet, fuser, losses = UNet(cfg.unet), build_fuser_for(cfg), {}
         unet.load_state_dict(text_unet)
         fuser.start_from_text()
-    spec = BundleSpec(name=args.fuser, fuser_kind=args.fuser, unet=unet.eval(), fuser=fuser.eval(), image_guidance=args.fuser != "baseline")
+    spec = BundleSpec(name=args.fuser, fuser_kind=args.fuser, unet=unet.eval(), fuser=fuser.eval(), image_guidance=args.fuser != "baseline",
+                      defaults=trained_defaults(args.fuser))
     sampler, vae = sampler_over(cfg, spec, args.runs)
     with torch.no_grad():
         metrics, _ = evaluate({args.fuser: sampler}, vae, split("val")[: args.recipes], {args.fuser: sampler_settings(spec)})

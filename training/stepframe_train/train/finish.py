@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ..bundle import DEFAULTS, BundleSpec, write_bundles
+from ..bundle import DEFAULTS, FUSER_DEFAULTS, BundleSpec, trained_defaults, write_bundles
 from ..clip_tokenizer import ClipTokenizer
 from ..config import default_stack
 from ..export import DEFAULT_TOKENIZER, REPO
@@ -64,7 +64,7 @@ def bundle_spec(cfg, runs: Path, kind: str) -> BundleSpec:
     unet, fuser = UNet(kind_cfg.unet), build_fuser_for(kind_cfg)
     unet.load_state_dict(ckpt["unet"])
     fuser.load_state_dict(ckpt["fuser"])
-    return BundleSpec(name=kind, fuser_kind=kind, unet=unet.eval(), fuser=fuser.eval(), image_guidance=kind != "baseline",
+    return BundleSpec(name=kind, fuser_kind=kind, unet=unet.eval(), fuser=fuser.eval(), image_guidance=kind != "baseline", defaults=trained_defaults(kind),
                       provenance={"weights": "trained", "recipe_world_seed": 0, "finetune_losses": ckpt["losses"]})
 
 
@@ -185,7 +185,9 @@ def write_models_readme(path: Path, report: dict) -> None:
         "",
         f"Reference sampler (training/stepframe_train/reference_sampler.py) at each bundle's defaults: {DEFAULTS['num_inference_steps']} "
         f"{DEFAULTS['scheduler'].upper()} steps, text guidance {DEFAULTS['guidance_scale']:g};",
-        f"the image-conditioned bundles add three-row guidance with image guidance {DEFAULTS['image_guidance_scale']:g} (InstructPix2Pix), the baseline uses two rows.",
+        f"the image-conditioned bundles add three-row guidance with image guidance {DEFAULTS['image_guidance_scale']:g} (InstructPix2Pix)"
+        + "".join(f", {kind} at {d['image_guidance_scale']:g}" for kind, d in FUSER_DEFAULTS.items() if "image_guidance_scale" in d)
+        + "; the baseline uses two rows.",
         "Each sequence starts from the reference's first frame and generates the remaining steps, each conditioned on the",
         "previous generated frame. Text probe: the step's new ingredient colour covers at least half as many pixels of its",
         "region as in the autoencoder's reconstruction of the reference (and at least 6); the second column counts only the",
