@@ -33,6 +33,7 @@ import torch
 from .config import default_stack
 from .export import DEFAULT_TOKENIZER, REPO, world_token_map
 from .models.fusers import FUSER_KINDS
+from .train.single_thread import THREAD_VARIABLES  # torch is loaded by now, so this process keeps its threads
 from .train.stages import FINETUNE_CHANGE_WEIGHT, FINETUNE_STYLE_WEIGHTS, style_weights_from
 
 STAGE_SEEDS = {"vae": 11, "clip": 12, "unet": 13, "finetune": 14, "decoder": 15}
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (kill's default) then unwinds like Ctrl-C: the pools' `with` blocks terminate their workers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     # Workers run one thread each; OpenBLAS's own pool would otherwise spin on the other core.
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    for var in THREAD_VARIABLES:
         os.environ[var] = "1"
 
     def timed(name: str, fn) -> None:

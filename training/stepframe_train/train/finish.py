@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ..bundle import DEFAULTS, FUSER_DEFAULTS, BundleSpec, trained_defaults, write_bundles
+from ..bundle import DEFAULTS, BundleSpec, trained_defaults, write_bundles
 from ..clip_tokenizer import ClipTokenizer
 from ..config import default_stack
 from ..export import DEFAULT_TOKENIZER, REPO
@@ -124,7 +124,7 @@ def finish(args, options: dict, cfg, vae_ckpt, clip_ckpt, timings: dict, log, po
     sheet = contact_sheet(recipes[:4], generated)
     sheet.save(REPO / "docs" / "contact-sheet-trained.png")
     report = {"wall_seconds": round(wall), "timings": timings, "losses": losses, "metrics": metrics, "eval_recipes": len(recipes),
-              "scaling_factor": vae_ckpt["scaling"], "sampling": DEFAULTS,
+              "scaling_factor": vae_ckpt["scaling"], "sampling": {spec.name: spec.defaults for spec in specs},
               "style_weights": options["style_weights"]}
     (args.out / "training-report.json").write_text(json.dumps(report, indent=1) + "\n")
     write_models_readme(args.out / "README.md", report)
@@ -186,7 +186,8 @@ def write_models_readme(path: Path, report: dict) -> None:
         f"Reference sampler (training/stepframe_train/reference_sampler.py) at each bundle's defaults: {DEFAULTS['num_inference_steps']} "
         f"{DEFAULTS['scheduler'].upper()} steps, text guidance {DEFAULTS['guidance_scale']:g};",
         f"the image-conditioned bundles add three-row guidance with image guidance {DEFAULTS['image_guidance_scale']:g} (InstructPix2Pix)"
-        + "".join(f", {kind} at {d['image_guidance_scale']:g}" for kind, d in FUSER_DEFAULTS.items() if "image_guidance_scale" in d)
+        + "".join(f", {name} at {d['image_guidance_scale']:g}" for name, d in report["sampling"].items()
+                  if d["image_guidance_scale"] != DEFAULTS["image_guidance_scale"])
         + "; the baseline uses two rows.",
         "Each sequence starts from the reference's first frame and generates the remaining steps, each conditioned on the",
         "previous generated frame. Text probe: the step's new ingredient colour covers at least half as many pixels of its",

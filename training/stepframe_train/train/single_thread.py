@@ -7,5 +7,7 @@ loaded OpenBLAS yet is affected, so importing this from a test or a notebook cha
 """
 import os
 
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+for _var in THREAD_VARIABLES:
     os.environ.setdefault(_var, "1")

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import StackConfig
+from ..models.fusers import FUSER_KINDS
 from ..models.image_encoder import ImageEncoder
 from ..models.text_encoder import TextEncoder
 from ..models.unet import UNet
@@ -366,7 +367,7 @@ def change_weights(x0: torch.Tensor, previous: torch.Tensor, has_previous: torch
 # FUSER=W), but 0.5 serves all: on 48 val recipes at 2000 steps a larger weight bought 3 to 6 style units for 5 to 28
 # probe points, while 4000 steps at 0.5 bought attend_to_image and image_pooling 10 to 11 units for 2 to 5 points
 # (docs/results.md, "Fine-tuning length and style weight"). The baseline trains without the term (finetune_from_text).
-FINETUNE_STYLE_WEIGHTS = {"concatenation": 0.5, "text_pooling": 0.5, "image_pooling": 0.5, "attend_to_image": 0.5, "attend_to_text": 0.5}
+FINETUNE_STYLE_WEIGHTS = dict.fromkeys((kind for kind in FUSER_KINDS if kind != "baseline"), 0.5)
 FINETUNE_CHANGE_WEIGHT = 1.0
 
 
