@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from stepframe_train.world.metrics import colour_count, probe_kind, probe_row, probe_target, psnr, style_error, summarise, text_probe
+from stepframe_train.world.metrics import (colour_count, drawn_vessel_shape, probe_kind, probe_row, probe_target, psnr, style_error, style_parts,
+                                          summarise, text_probe)
 from stepframe_train.world.recipes import make_recipe, split
-from stepframe_train.world.render import recipe_style, render, render_recipe
+from stepframe_train.world.render import SHAPES, recipe_style, render, render_recipe, vessel_masks
 
 
 def test_recipes_are_deterministic_and_within_3_to_8_steps():
@@ -66,6 +67,35 @@ def test_style_error_sees_a_different_style(recipe_id):
     if recipe_style(a) == recipe_style(b):
         pytest.skip("same style by chance")
     assert style_error(a, render(b, b.steps[0].state), render(a, a.steps[0].state)) > 10
+
+
+def test_style_error_is_the_mean_of_its_table_and_rim_parts():
+    a, b = make_recipe(6200, 0), make_recipe(6201, 0)
+    generated, reference = render(b, b.steps[0].state), render(a, a.steps[0].state)
+    assert style_error(a, generated, reference) == pytest.approx(sum(style_parts(a, generated, reference)) / 2)
+
+
+def test_drawn_vessel_shape_names_each_recipe_own_shape_on_its_later_frames():
+    recipes = [r for r in split("val")[:40]]
+    assert {recipe_style(r).shape for r in recipes} == set(SHAPES)
+    for recipe in recipes:
+        frames = render_recipe(recipe)
+        rim_rgb = frames[0][vessel_masks(recipe_style(recipe).shape)[1]].astype(np.float32).mean(0)
+        assert [drawn_vessel_shape(f, rim_rgb) for f in frames[1:]] == [recipe_style(recipe).shape] * (len(frames) - 1)
+
+
+def test_drawn_vessel_shape_sees_another_shape_in_the_same_colours():
+    recipe = make_recipe(6200, 0)
+    style = recipe_style(recipe)
+    other = next(s for s in SHAPES if s != style.shape)
+    frame = render(recipe, recipe.steps[0].state)
+    # The other shape's rim painted over the frame in the rim's colour, the table restored outside it.
+    redrawn = frame.copy()
+    redrawn[vessel_masks(style.shape)[1]] = frame[0, 0]
+    redrawn[vessel_masks(other)[1]] = frame[vessel_masks(style.shape)[1]].mean(0).astype(np.uint8)
+    rim_rgb = frame[vessel_masks(style.shape)[1]].astype(np.float32).mean(0)
+    assert drawn_vessel_shape(frame, rim_rgb) == style.shape
+    assert drawn_vessel_shape(redrawn, rim_rgb) == other
 
 
 def test_a_step_the_reconstruction_cannot_show_is_left_out_of_the_showable_rate():

@@ -4,8 +4,9 @@
 
 Scores the checkpoints in --runs as evaluate.py does (the first reference frame given, every later
 frame generated from the one before, the bundle's default sampler settings) on the first --recipes
-val recipes, then prints the mean style error of the 1st, 2nd, ... generated frame. One thread, so
-two fusers can run side by side.
+val recipes, then prints, for the 1st, 2nd, ... generated frame, the mean style error and its two parts
+(table and vessel rim), and how often the frame keeps the reference's vessel shape (metrics.drawn_vessel_shape;
+a third of the frames by chance, with three shapes). One thread, so two fusers can run side by side.
 """
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ import torch
 from ..config import default_stack
 from ..export import REPO
 from ..models.fusers import FUSER_KINDS
-from ..world.metrics import style_error
+from ..world.metrics import drawn_vessel_shape, style_parts
 from ..world.recipes import split
-from ..world.render import render_recipe
+from ..world.render import recipe_style, render_recipe, vessel_masks
 from .evaluate import evaluate
 from .finish import first_stage_checkpoints, sampler_settings, trained_config, trained_sampler
 
@@ -39,14 +40,20 @@ def main(argv: list[str] | None = None) -> int:
     recipes = split("val")[: args.recipes]
     with torch.no_grad():
         _, generated = evaluate({args.fuser: sampler}, vae, recipes, {args.fuser: sampler_settings(spec)})
-    by_position: dict[int, list[float]] = {}
+    by_position: dict[int, list[tuple[float, float, bool]]] = {}
     for recipe in recipes:
         reference = render_recipe(recipe)
+        shape = recipe_style(recipe).shape
+        rim_rgb = reference[0][vessel_masks(shape)[1]].astype(np.float32).mean(0)
         for position, frame in enumerate(generated[args.fuser][recipe.recipe_id], start=1):
-            by_position.setdefault(position, []).append(style_error(recipe, frame, reference[position]))
-    print(f"{args.fuser}, val {args.recipes} recipes: style error by generated step (frames)")
-    for position, errors in sorted(by_position.items()):
-        print(f"  {position}: {np.mean(errors):.1f} ({len(errors)})")
+            table, rim = style_parts(recipe, frame, reference[position])
+            by_position.setdefault(position, []).append((table, rim, drawn_vessel_shape(frame, rim_rgb) == shape))
+    print(f"{args.fuser}, val {args.recipes} recipes, by generated step: style error (table, rim), vessel shape kept, frames")
+    for position, rows in sorted(by_position.items()):
+        table, rim, kept = np.mean(rows, axis=0)
+        print(f"  {position}: {(table + rim) / 2:.1f} ({table:.1f}, {rim:.1f}), shape {kept:.0%}, {len(rows)}")
+    table, rim, kept = np.mean([row for rows in by_position.values() for row in rows], axis=0)
+    print(f"  all: {(table + rim) / 2:.1f} ({table:.1f}, {rim:.1f}), shape {kept:.0%}")
     return 0
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .recipes import SPRINKLES, VEGETABLES, Recipe, Step
-from .render import BOARD, recipe_style, table_mask, vessel_masks
+from .render import BOARD, SHAPES, recipe_style, table_mask, vessel_masks
 
 _x0, _y0, _x1, _y1 = BOARD
 BOARD_MASK = np.zeros((64, 64), bool)
@@ -88,14 +88,28 @@ def probe_row(recipe: Recipe, step: Step, generated: np.ndarray, reference: np.n
     }
 
 
-def style_error(recipe: Recipe, generated: np.ndarray, reference: np.ndarray) -> float:
-    """Mean over (table, vessel rim) of the distance between mean colours, masks from the reference's style."""
+def style_parts(recipe: Recipe, generated: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    """(table, vessel rim): the distance between the mean colours of each, masks from the reference's style."""
     shape = recipe_style(recipe).shape
     _, rim = vessel_masks(shape)
-    errors = []
-    for mask in (table_mask(shape), rim):
-        errors.append(float(np.linalg.norm(generated[mask].astype(np.float32).mean(0) - reference[mask].astype(np.float32).mean(0))))
-    return float(np.mean(errors))
+    table_error, rim_error = (float(np.linalg.norm(generated[mask].astype(np.float32).mean(0) - reference[mask].astype(np.float32).mean(0)))
+                              for mask in (table_mask(shape), rim))
+    return table_error, rim_error
+
+
+def style_error(recipe: Recipe, generated: np.ndarray, reference: np.ndarray) -> float:
+    """Mean over (table, vessel rim) of `style_parts`."""
+    return float(np.mean(style_parts(recipe, generated, reference)))
+
+
+def drawn_vessel_shape(generated: np.ndarray, rim_rgb: np.ndarray) -> str:
+    """The vessel shape a frame shows: the one whose rim is nearest `rim_rgb` (the reference's mean rim colour) and most
+    even in colour. A wrong shape puts its rim mask partly on the table and the vessel's inside, which moves its mean and
+    spreads its colours; on the rendered val frames this names the recipe's own shape on 808 of 809 later steps."""
+    def mismatch(shape: str) -> float:
+        pixels = generated[vessel_masks(shape)[1]].astype(np.float32)
+        return float(np.linalg.norm(pixels.mean(0) - rim_rgb) + pixels.std(0).mean())
+    return min(SHAPES, key=mismatch)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
