@@ -211,3 +211,14 @@ def _alive(pid: int) -> bool:
             return f.read().split(") ", 1)[1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_shape_probe_reads_a_separable_label_and_not_a_random_one():
+    from stepframe_train.train.shape_probe import probe_accuracy
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(600, 16, generator=g)
+    label = x[:, :3].argmax(1)  # linearly separable, three classes
+    noise = torch.randint(3, (600,), generator=g)
+    assert probe_accuracy(x[:400], label[:400], x[400:], label[400:], hidden=0, steps=1000) > 0.9
+    assert probe_accuracy(x[:400], noise[:400], x[400:], noise[400:], hidden=0, steps=1000) < 0.5
