@@ -104,8 +104,8 @@ export interface GenerateSequenceRequest {
   /**
    * Separate image guidance scale s_I (three-row guidance, as InstructPix2Pix), finite and in
    * [0, 30], for models whose ListModels entry has supports_image_guidance. Unset: the model's
-   * default (1.5 for the shipped bundles, 1.0 for image_pooling). Equal to guidance_scale: one
-   * scale for text and image together.
+   * default (1.5 for the shipped bundles, 1.0 for image_pooling, 2.0 for attend_to_image). Equal
+   * to guidance_scale: one scale for text and image together.
    */
   imageGuidanceScale?:
     | number
