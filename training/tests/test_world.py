@@ -76,7 +76,7 @@ def test_style_error_is_the_mean_of_its_table_and_rim_parts():
 
 
 def test_drawn_vessel_shape_names_each_recipe_own_shape_on_its_later_frames():
-    recipes = [r for r in split("val")[:40]]
+    recipes = split("val")[:40]
     assert {recipe_style(r).shape for r in recipes} == set(SHAPES)
     for recipe in recipes:
         frames = render_recipe(recipe)

@@ -22,16 +22,15 @@ from ..config import default_stack
 from ..export import REPO
 from ..models.image_encoder import ImageEncoder
 from ..world.render import SHAPES, recipe_style
-from .data import load_split, to_clip
+from .data import load_split
+from .stages import encode_frames
 
 
-@torch.no_grad()
 def encoder_outputs(encoder: ImageEncoder, split_name: str, recipes: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     data = load_split(split_name, limit=recipes)
-    hidden, pooled = zip(*[encoder(to_clip(data.frames[i : i + 256])) for i in range(0, len(data.frames), 256)])
-    hidden = torch.cat(hidden)
+    hidden, pooled = encode_frames(encoder, data.frames)
     shapes = torch.tensor([SHAPES.index(recipe_style(r).shape) for r in data.recipes for _ in r.steps])
-    return {"pooled": torch.cat(pooled), "mean of patch tokens": hidden[:, 1:].mean(1), "all tokens": hidden.flatten(1)}, shapes
+    return {"pooled": pooled, "mean of patch tokens": hidden[:, 1:].mean(1), "all tokens": hidden.flatten(1)}, shapes
 
 
 def probe_accuracy(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor, val_y: torch.Tensor, hidden: int,

@@ -191,14 +191,21 @@ def sd_alphas_cumprod() -> torch.Tensor:
 
 
 @torch.no_grad()
+def encode_frames(image_encoder: ImageEncoder, frames: torch.Tensor, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """The frozen image encoder over uint8 frames in batches: (hidden states, pooled embeddings)."""
+    hidden, pooled = zip(*[image_encoder(to_clip(frames[i : i + batch])) for i in range(0, len(frames), batch)])
+    return torch.cat(hidden), torch.cat(pooled)
+
+
+@torch.no_grad()
 def encode_all(vae: AutoencoderKL, scaling: float, text_encoder: TextEncoder, image_encoder: ImageEncoder, data: WorldTensors) -> dict:
     """Frozen encoders run once: latents, text encodings per unique text, image encodings per frame."""
     latents = torch.cat([vae.encode(to_unit(data.frames[i : i + 256]))[0] for i in range(0, len(data.frames), 256)]) * scaling
     th, tp = text_encoder(data.text_ids)
     empty_h, empty_p = text_encoder(data.text_ids.new_tensor([[49406] + [49407] * 76]))
-    ih, ip = zip(*[image_encoder(to_clip(data.frames[i : i + 256])) for i in range(0, len(data.frames), 256)])
+    ih, ip = encode_frames(image_encoder, data.frames)
     return {"latents": latents, "text_hidden": th, "text_pooled": tp, "empty_hidden": empty_h, "empty_pooled": empty_p,
-            "image_hidden": torch.cat(ih), "image_pooled": torch.cat(ip)}
+            "image_hidden": ih, "image_pooled": ip}
 
 
 def train_unet(

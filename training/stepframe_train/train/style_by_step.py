@@ -3,7 +3,7 @@
     cd training && /usr/bin/python3 -m stepframe_train.train.style_by_step --fuser image_pooling --recipes 16
 
 Scores the checkpoints in --runs as evaluate.py does (the first reference frame given, every later
-frame generated from the one before, the bundle's default sampler settings) on the first --recipes
+frame generated from the one before, the bundle's default sampler settings or --image-guidance) on the first --recipes
 val recipes, then prints, for the 1st, 2nd, ... generated frame, the mean style error and its two parts
 (table and vessel rim), and how often the frame keeps the reference's vessel shape (metrics.drawn_vessel_shape;
 a third of the frames by chance, with three shapes). One thread, so two fusers can run side by side.
@@ -13,6 +13,7 @@ from __future__ import annotations
 from . import single_thread  # noqa: F401  (before torch: one thread, so two trials run side by side)
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -33,13 +34,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=REPO / "training" / "runs")
     parser.add_argument("--fuser", choices=FUSER_KINDS, required=True)
     parser.add_argument("--recipes", type=int, default=16, help="validation recipes to score")
+    parser.add_argument("--image-guidance", type=float, default=None, help="image guidance scale (default: the bundle's own)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     cfg = trained_config(default_stack("baseline"), first_stage_checkpoints(args.runs)[0])
     sampler, spec, vae = trained_sampler(cfg, args.runs, args.fuser)
     recipes = split("val")[: args.recipes]
     with torch.no_grad():
-        _, generated = evaluate({args.fuser: sampler}, vae, recipes, {args.fuser: sampler_settings(spec)})
+        settings = sampler_settings(spec)
+        if args.image_guidance is not None and spec.image_guidance:
+            settings = dataclasses.replace(settings, image_guidance_scale=args.image_guidance)
+        _, generated = evaluate({args.fuser: sampler}, vae, recipes, {args.fuser: settings})
     by_position: dict[int, list[tuple[float, float, bool]]] = {}
     for recipe in recipes:
         reference = render_recipe(recipe)

@@ -105,7 +105,8 @@ def style_error(recipe: Recipe, generated: np.ndarray, reference: np.ndarray) ->
 def drawn_vessel_shape(generated: np.ndarray, rim_rgb: np.ndarray) -> str:
     """The vessel shape a frame shows: the one whose rim is nearest `rim_rgb` (the reference's mean rim colour) and most
     even in colour. A wrong shape puts its rim mask partly on the table and the vessel's inside, which moves its mean and
-    spreads its colours; on the rendered val frames this names the recipe's own shape on 808 of 809 later steps."""
+    spreads its colours. On the rendered frames of the first 40 val recipes it names every recipe's own shape
+    (tests/test_world.py)."""
     def mismatch(shape: str) -> float:
         pixels = generated[vessel_masks(shape)[1]].astype(np.float32)
         return float(np.linalg.norm(pixels.mean(0) - rim_rgb) + pixels.std(0).mean())
