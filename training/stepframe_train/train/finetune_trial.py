@@ -7,7 +7,8 @@ the paper's style term against text faithfulness before a full run.
 Starts from runs/unet_text.pt and the encoded training set that train_all left in --runs and trains as
 train_all's fine-tuning stage does (stages.finetune_from_text, the same seed; the baseline without the style
 term), but in one process with one thread, so trials can run side by side. Prints the fuser's scores (evaluate.py's protocol, the bundle's default
-sampler settings) on the first --recipes val recipes; the test split stays untouched.
+sampler settings) on the first --recipes val recipes, and the share of generated frames that keep the reference's
+vessel shape (metrics.shape_kept_share); the test split stays untouched.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from ..models.fusers import FUSER_KINDS
 from ..models.unet import UNet
 from ..stack import build_fuser_for
 from ..train_all import STAGE_SEEDS
+from ..world.metrics import shape_kept_share
 from ..world.recipes import split
 from .data import load_split
 from .evaluate import evaluate, scores_line
@@ -67,10 +69,11 @@ def main(argv: list[str] | None = None) -> int:
                       defaults=trained_defaults(args.fuser))
     sampler, vae = sampler_over(cfg, spec, args.runs)
     with torch.no_grad():
-        metrics, _ = evaluate({args.fuser: sampler}, vae, split("val")[: args.recipes], {args.fuser: sampler_settings(spec)})
+        recipes = split("val")[: args.recipes]
+        metrics, generated = evaluate({args.fuser: sampler}, vae, recipes, {args.fuser: sampler_settings(spec)})
     m = metrics[args.fuser]
     print(f"{args.fuser}, style weight {args.style_weight:g}{' on unchanged pixels' if args.style_on_unchanged else ''}, change weight {args.change_weight:g}, {args.steps} steps in {time.time() - started:.0f}s, losses {losses}")
-    print(scores_line(args.recipes, m))
+    print(f"{scores_line(args.recipes, m)}, vessel shape kept on {shape_kept_share(recipes, generated[args.fuser]):.0%} of frames")
     return 0
 
 

@@ -58,8 +58,9 @@ def shared_models(cfg, vae_ckpt: dict, clip_ckpt: dict) -> tuple:
     return te.eval(), ie.eval(), vae.eval()
 
 
-def bundle_spec(cfg, runs: Path, kind: str) -> BundleSpec:
-    ckpt = torch.load(runs / f"finetune_{kind}.pt")
+def bundle_spec(cfg, runs: Path, kind: str, checkpoint: Path | None = None) -> BundleSpec:
+    """One bundle's UNet and fuser from runs/finetune_<kind>.pt, or from `checkpoint` (a trial's --save) instead."""
+    ckpt = torch.load(checkpoint or runs / f"finetune_{kind}.pt")
     kind_cfg = type(cfg).from_dict({**cfg.to_dict(), "fuser": {**cfg.to_dict()["fuser"], "kind": kind}})
     unet, fuser = UNet(kind_cfg.unet), build_fuser_for(kind_cfg)
     unet.load_state_dict(ckpt["unet"])
@@ -82,9 +83,10 @@ def sampler_over(cfg, spec: BundleSpec, runs: Path) -> tuple[ReferenceSampler, A
     return ReferenceSampler(shared, spec, ClipTokenizer.load(DEFAULT_TOKENIZER), image_guidance=spec.image_guidance), vae
 
 
-def trained_sampler(cfg, runs: Path, kind: str) -> tuple[ReferenceSampler, BundleSpec, AutoencoderKL]:
-    """The reference sampler over one trained bundle's checkpoints in `runs`, with its spec and the autoencoder."""
-    spec = bundle_spec(cfg, runs, kind)
+def trained_sampler(cfg, runs: Path, kind: str, checkpoint: Path | None = None) -> tuple[ReferenceSampler, BundleSpec, AutoencoderKL]:
+    """The reference sampler over one trained bundle's checkpoints in `runs` (its UNet and fuser from `checkpoint`
+    where given), with its spec and the autoencoder."""
+    spec = bundle_spec(cfg, runs, kind, checkpoint)
     sampler, vae = sampler_over(cfg, spec, runs)
     return sampler, spec, vae
 

@@ -22,9 +22,8 @@ import torch
 from ..config import default_stack
 from ..export import REPO
 from ..models.fusers import FUSER_KINDS
-from ..world.metrics import drawn_vessel_shape, style_parts
+from ..world.metrics import style_rows_by_position
 from ..world.recipes import split
-from ..world.render import recipe_style, render_recipe, vessel_masks
 from .evaluate import evaluate
 from .finish import first_stage_checkpoints, sampler_settings, trained_config, trained_sampler
 
@@ -34,25 +33,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=REPO / "training" / "runs")
     parser.add_argument("--fuser", choices=FUSER_KINDS, required=True)
     parser.add_argument("--recipes", type=int, default=16, help="validation recipes to score")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="the UNet and fuser from this checkpoint (finetune_trial --save) instead of runs/finetune_<fuser>.pt")
     parser.add_argument("--image-guidance", type=float, default=None, help="image guidance scale (default: the bundle's own)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     cfg = trained_config(default_stack("baseline"), first_stage_checkpoints(args.runs)[0])
-    sampler, spec, vae = trained_sampler(cfg, args.runs, args.fuser)
+    sampler, spec, vae = trained_sampler(cfg, args.runs, args.fuser, args.checkpoint)
     recipes = split("val")[: args.recipes]
     with torch.no_grad():
         settings = sampler_settings(spec)
         if args.image_guidance is not None and spec.image_guidance:
             settings = dataclasses.replace(settings, image_guidance_scale=args.image_guidance)
         _, generated = evaluate({args.fuser: sampler}, vae, recipes, {args.fuser: settings})
-    by_position: dict[int, list[tuple[float, float, bool]]] = {}
-    for recipe in recipes:
-        reference = render_recipe(recipe)
-        shape = recipe_style(recipe).shape
-        rim_rgb = reference[0][vessel_masks(shape)[1]].astype(np.float32).mean(0)
-        for position, frame in enumerate(generated[args.fuser][recipe.recipe_id], start=1):
-            table, rim = style_parts(recipe, frame, reference[position])
-            by_position.setdefault(position, []).append((table, rim, drawn_vessel_shape(frame, rim_rgb) == shape))
+    by_position = style_rows_by_position(recipes, generated[args.fuser])
     print(f"{args.fuser}, val {args.recipes} recipes, by generated step: style error (table, rim), vessel shape kept, frames")
     for position, rows in sorted(by_position.items()):
         table, rim, kept = np.mean(rows, axis=0)

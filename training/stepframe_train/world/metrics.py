@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .recipes import SPRINKLES, VEGETABLES, Recipe, Step
-from .render import BOARD, SHAPES, recipe_style, table_mask, vessel_masks
+from .render import BOARD, SHAPES, recipe_style, render_recipe, table_mask, vessel_masks
 
 _x0, _y0, _x1, _y1 = BOARD
 BOARD_MASK = np.zeros((64, 64), bool)
@@ -111,6 +111,26 @@ def drawn_vessel_shape(generated: np.ndarray, rim_rgb: np.ndarray) -> str:
         pixels = generated[vessel_masks(shape)[1]].astype(np.float32)
         return float(np.linalg.norm(pixels.mean(0) - rim_rgb) + pixels.std(0).mean())
     return min(SHAPES, key=mismatch)
+
+
+def style_rows_by_position(recipes: list[Recipe], generated: dict) -> dict[int, list[tuple[float, float, bool]]]:
+    """For the 1st, 2nd, ... generated frame of each recipe: the style error's table and rim parts, and whether the frame
+    keeps the reference's vessel shape. `generated` holds each recipe's generated frames by recipe id, as
+    train/evaluate.py returns them (its first frame is the one after the given reference frame)."""
+    by_position: dict[int, list[tuple[float, float, bool]]] = {}
+    for recipe in recipes:
+        reference = render_recipe(recipe)
+        shape = recipe_style(recipe).shape
+        rim_rgb = reference[0][vessel_masks(shape)[1]].astype(np.float32).mean(0)
+        for position, frame in enumerate(generated[recipe.recipe_id], start=1):
+            table, rim = style_parts(recipe, frame, reference[position])
+            by_position.setdefault(position, []).append((table, rim, drawn_vessel_shape(frame, rim_rgb) == shape))
+    return by_position
+
+
+def shape_kept_share(recipes: list[Recipe], generated: dict) -> float:
+    """The share of all generated frames that keep the reference's vessel shape (a third by chance)."""
+    return float(np.mean([kept for rows in style_rows_by_position(recipes, generated).values() for _, _, kept in rows]))
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
