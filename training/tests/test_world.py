@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from stepframe_train.world.metrics import (colour_count, drawn_vessel_shape, probe_kind, probe_row, probe_target, psnr, shape_kept_share, style_error,
-                                          style_parts, style_rows_by_position, summarise, text_probe)
+from stepframe_train.world.metrics import (colour_count, drawn_vessel_shape, probe_kind, probe_row, probe_target, psnr, rim_colour, shape_kept_share,
+                                          style_error, style_parts, style_rows_by_position, summarise, text_probe)
 from stepframe_train.world.recipes import make_recipe, split
 from stepframe_train.world.render import SHAPES, recipe_style, render, render_recipe, vessel_masks
 
@@ -80,7 +80,7 @@ def test_drawn_vessel_shape_names_each_recipe_own_shape_on_its_later_frames():
     assert {recipe_style(r).shape for r in recipes} == set(SHAPES)
     for recipe in recipes:
         frames = render_recipe(recipe)
-        rim_rgb = frames[0][vessel_masks(recipe_style(recipe).shape)[1]].astype(np.float32).mean(0)
+        rim_rgb = rim_colour(frames[0], recipe_style(recipe).shape)
         assert [drawn_vessel_shape(f, rim_rgb) for f in frames[1:]] == [recipe_style(recipe).shape] * (len(frames) - 1)
 
 
@@ -88,7 +88,7 @@ def test_style_by_position_is_zero_on_the_reference_and_the_shape_share_falls_wi
     recipes = split("val")[:12]
     own = {r.recipe_id: list(render_recipe(r)[1:]) for r in recipes}
     rows = style_rows_by_position(recipes, own)
-    assert {position: len(r) for position, r in rows.items()}[1] == len(recipes)
+    assert len(rows[1]) == len(recipes)
     assert sum(len(r) for r in rows.values()) == sum(len(r.steps) - 1 for r in recipes)
     assert all(table == rim == 0 and kept for r in rows.values() for table, rim, kept in r)
     assert shape_kept_share(recipes, own) == 1.0
@@ -110,7 +110,7 @@ def test_drawn_vessel_shape_sees_another_shape_in_the_same_colours():
     redrawn = frame.copy()
     redrawn[vessel_masks(style.shape)[1]] = frame[0, 0]
     redrawn[vessel_masks(other)[1]] = frame[vessel_masks(style.shape)[1]].mean(0).astype(np.uint8)
-    rim_rgb = frame[vessel_masks(style.shape)[1]].astype(np.float32).mean(0)
+    rim_rgb = rim_colour(frame, style.shape)
     assert drawn_vessel_shape(frame, rim_rgb) == style.shape
     assert drawn_vessel_shape(redrawn, rim_rgb) == other
 

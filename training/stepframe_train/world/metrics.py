@@ -102,8 +102,13 @@ def style_error(recipe: Recipe, generated: np.ndarray, reference: np.ndarray) ->
     return float(np.mean(style_parts(recipe, generated, reference)))
 
 
+def rim_colour(frame: np.ndarray, shape: str) -> np.ndarray:
+    """The mean colour (float RGB) of the frame's pixels under the rim of a vessel of `shape`."""
+    return frame[vessel_masks(shape)[1]].astype(np.float32).mean(0)
+
+
 def drawn_vessel_shape(generated: np.ndarray, rim_rgb: np.ndarray) -> str:
-    """The vessel shape a frame shows: the one whose rim is nearest `rim_rgb` (the reference's mean rim colour) and most
+    """The vessel shape a frame shows: the one whose rim is nearest `rim_rgb` (the reference's `rim_colour`) and most
     even in colour. A wrong shape puts its rim mask partly on the table and the vessel's inside, which moves its mean and
     spreads its colours. On the rendered frames of the first 40 val recipes it names every recipe's own shape
     (tests/test_world.py)."""
@@ -121,7 +126,7 @@ def style_rows_by_position(recipes: list[Recipe], generated: dict) -> dict[int, 
     for recipe in recipes:
         reference = render_recipe(recipe)
         shape = recipe_style(recipe).shape
-        rim_rgb = reference[0][vessel_masks(shape)[1]].astype(np.float32).mean(0)
+        rim_rgb = rim_colour(reference[0], shape)
         for position, frame in enumerate(generated[recipe.recipe_id], start=1):
             table, rim = style_parts(recipe, frame, reference[position])
             by_position.setdefault(position, []).append((table, rim, drawn_vessel_shape(frame, rim_rgb) == shape))
