@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 
 import { BundleLoader } from '../src/pipeline/bundle/loadBundle.js';
-import type { SessionSettings } from '../src/pipeline/bundle/onnxModel.js';
+import type { ExecutionSettings } from '../src/pipeline/execution/executionSettings.js';
 import { SessionPool } from '../src/pipeline/bundle/sessionPool.js';
 import { clipPixelValues } from '../src/pipeline/clipImagePreprocess.js';
 import { Engine } from '../src/pipeline/engine.js';
@@ -42,7 +42,7 @@ const { values: args } = parseArgs({
 const REPO = process.cwd();
 const threads = Number(args.threads);
 const repeats = Number(args.repeats);
-const session: SessionSettings = { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, log: () => undefined };
+const session: ExecutionSettings = { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, mode: 'main-thread', executors: 1, cudaDeviceIds: [], log: () => undefined };
 const STEPS = ['chop the carrots', 'add the carrots to the pan', 'stir everything together', 'bake until golden'];
 
 function request(overrides: Partial<SequenceRequest> = {}): SequenceRequest {

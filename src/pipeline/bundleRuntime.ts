@@ -33,7 +33,9 @@ export class BundleRuntime {
     observer: BatchObserver,
   ) {
     this.scalarTimestep = bundle.unet.inputRank('timestep') === 0;
-    this.timestepType = bundle.unet.inputDtype('timestep') === 'float32' ? 'float32' : 'int64';
+    // float16 timesteps are fed as float32 and rounded by the executor; int32 ones likewise from int64.
+    const timestepDtype = bundle.unet.inputDtype('timestep');
+    this.timestepType = timestepDtype === 'float32' || timestepDtype === 'float16' ? 'float32' : 'int64';
     const batcher = (model: OnnxModel, outputs: string[], scalar: string[] = []) => {
       let b = batchers.get(model);
       if (!b) {

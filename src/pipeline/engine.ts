@@ -1,11 +1,13 @@
 import type { BatchLimits, BatchObserver, BatchedModel } from './batching/batchedModel.js';
 import { BundleLoader, findBundleDirs } from './bundle/loadBundle.js';
 import type { BundleDefaults } from './bundle/manifest.js';
-import type { OnnxModel, SessionSettings } from './bundle/onnxModel.js';
+import type { OnnxModel } from './bundle/onnxModel.js';
 import { SessionPool } from './bundle/sessionPool.js';
 import { AdmissionGate, type AdmissionLimits } from './admissionGate.js';
 import { BundleRuntime } from './bundleRuntime.js';
 import { BundleError, InvalidArgumentError } from './errors.js';
+import type { ExecutionSettings } from './execution/executionSettings.js';
+import type { ExecutorStats } from './execution/executorPool.js';
 import { SCHEDULER_NAMES } from './schedulers/index.js';
 import { runSequence } from './sequenceLoop.js';
 import type { SequenceHooks, SequenceRequest, StepImage } from './sequenceRequest.js';
@@ -15,7 +17,8 @@ export interface EngineOptions {
   modelsDir: string;
   /** Used when a request names no model; defaults to the first bundle found. */
   defaultModel?: string;
-  session: SessionSettings;
+  /** Where and how model calls run (executors, providers, threads). */
+  session: ExecutionSettings;
   batch: BatchLimits;
   admission: AdmissionLimits;
   observer?: BatchObserver;
@@ -39,6 +42,7 @@ export interface EngineStats {
   queuedSequences: number;
   /** UNet rows waiting for a batch, over all bundles. */
   queuedUnetRows: number;
+  executors: ExecutorStats;
 }
 
 /** Every loaded bundle, their batching loops, and admission control: the one object the server talks to. */
@@ -113,7 +117,22 @@ export class Engine {
       activeSequences: this.gate.activeCount,
       queuedSequences: this.gate.queuedCount,
       queuedUnetRows: [...unets].reduce((sum, u) => sum + u.queuedRows, 0),
+      executors: this.pool.executors.stats(),
     };
+  }
+
+  /** False while a lost executor is being replaced: the server reports NOT_SERVING meanwhile. */
+  get healthy(): boolean {
+    return this.pool.executors.healthy;
+  }
+
+  onHealthChange(listener: (healthy: boolean) => void): () => void {
+    return this.pool.executors.onHealthChange(listener);
+  }
+
+  /** Test-only fault hook: executor `index` exits during its next model call. */
+  exitExecutorOnNextCall(index: number): Promise<void> {
+    return this.pool.executors.exitOnNextRun(index);
   }
 
   /**

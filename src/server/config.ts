@@ -1,5 +1,3 @@
-import { availableParallelism } from 'node:os';
-
 /** Every setting of the server, parsed and checked once at start. Nothing else reads process.env. */
 export interface Config {
   modelDir: string;
@@ -22,6 +20,11 @@ export interface Config {
   intraOpThreads: number;
   interOpThreads: number;
   executionProviders: string[];
+  /** Where model calls run: worker-thread executors, or the main thread (for comparison and debugging). */
+  executionMode: 'workers' | 'main-thread';
+  /** Worker-thread executors; 0 picks one per CUDA device when CUDA loads, else one per core. */
+  executors: number;
+  cudaDeviceIds: number[];
   drainTimeoutS: number;
   maxReceiveMessageBytes: number;
   maxSendMessageBytes: number;
@@ -34,7 +37,7 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
-type Kind = 'string' | 'int' | 'number' | 'list' | 'enum';
+type Kind = 'string' | 'int' | 'number' | 'list' | 'intList' | 'enum';
 
 interface Option {
   key: keyof Config;
@@ -64,9 +67,12 @@ export const OPTIONS: readonly Option[] = [
   { key: 'maxSteps', flag: 'max-steps', env: 'STEPFRAME_MAX_STEPS', kind: 'int', default: 16, min: 1, max: 1000, help: 'most steps (images) per request' },
   { key: 'maxStepChars', flag: 'max-step-chars', env: 'STEPFRAME_MAX_STEP_CHARS', kind: 'int', default: 500, min: 1, max: 100000, help: 'longest step text, in characters' },
   { key: 'maxBufferedImages', flag: 'max-buffered-images', env: 'STEPFRAME_MAX_BUFFERED_IMAGES', kind: 'int', default: 2, min: 1, max: 64, help: 'encoded images a stream may hold for a slow client' },
-  { key: 'intraOpThreads', flag: 'intra-op-threads', env: 'STEPFRAME_INTRA_OP_THREADS', kind: 'int', default: availableParallelism(), min: 0, max: 1024, help: 'ONNX Runtime threads per session (0: runtime default)' },
+  { key: 'intraOpThreads', flag: 'intra-op-threads', env: 'STEPFRAME_INTRA_OP_THREADS', kind: 'int', default: 1, min: 0, max: 1024, help: 'ONNX Runtime threads per session (0: runtime default)' },
   { key: 'interOpThreads', flag: 'inter-op-threads', env: 'STEPFRAME_INTER_OP_THREADS', kind: 'int', default: 1, min: 0, max: 1024, help: 'ONNX Runtime inter-op threads per session' },
   { key: 'executionProviders', flag: 'execution-providers', env: 'STEPFRAME_EXECUTION_PROVIDERS', kind: 'list', default: ['cuda', 'cpu'], help: 'ONNX Runtime providers, tried in order' },
+  { key: 'executionMode', flag: 'execution-mode', env: 'STEPFRAME_EXECUTION_MODE', kind: 'enum', default: 'workers', values: ['workers', 'main-thread'], help: 'where model calls run: worker-thread executors, or the main thread' },
+  { key: 'executors', flag: 'executors', env: 'STEPFRAME_EXECUTORS', kind: 'int', default: 0, min: 0, max: 256, help: 'executor threads, each holding every model (0: one per CUDA device on CUDA, else one per core)' },
+  { key: 'cudaDeviceIds', flag: 'cuda-device-ids', env: 'STEPFRAME_CUDA_DEVICE_IDS', kind: 'intList', default: [0], help: 'CUDA devices, one executor each (passed to the provider as deviceId)' },
   { key: 'drainTimeoutS', flag: 'drain-timeout-s', env: 'STEPFRAME_DRAIN_TIMEOUT_S', kind: 'number', default: 30, min: 0, max: 86400, help: 'on SIGTERM, how long in-flight work may finish' },
   { key: 'maxReceiveMessageBytes', flag: 'max-receive-message-bytes', env: 'STEPFRAME_MAX_RECEIVE_MESSAGE_BYTES', kind: 'int', default: 16 * 1024 * 1024, min: 1024, max: 2 ** 31 - 1, help: 'largest request (init images included)' },
   { key: 'maxSendMessageBytes', flag: 'max-send-message-bytes', env: 'STEPFRAME_MAX_SEND_MESSAGE_BYTES', kind: 'int', default: 64 * 1024 * 1024, min: 1024, max: 2 ** 31 - 1, help: 'largest response message' },
@@ -89,6 +95,11 @@ function convert(option: Option, raw: string, source: string): Config[keyof Conf
       return raw;
     case 'list':
       return raw.split(',').map((s) => s.trim()).filter(Boolean);
+    case 'intList': {
+      const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+      if (items.length === 0 || items.some((s) => !/^\d+$/.test(s))) throw new ConfigError(`${where}: must be a comma-separated list of non-negative integers, got ${JSON.stringify(raw)}`);
+      return items.map(Number);
+    }
     case 'enum':
       if (!option.values!.includes(raw)) throw new ConfigError(`${where}: must be one of ${option.values!.join(', ')}, got ${JSON.stringify(raw)}`);
       return raw;

@@ -25,7 +25,11 @@ export class Lifecycle {
 
   serve(engine: Engine): void {
     this.engineRef = engine;
-    this.setHealth('SERVING');
+    // While a lost executor is replaced, load balancers should send new work elsewhere.
+    engine.onHealthChange((healthy) => {
+      if (!this.drainingFlag) this.setHealth(healthy ? 'SERVING' : 'NOT_SERVING');
+    });
+    this.setHealth(engine.healthy ? 'SERVING' : 'NOT_SERVING');
   }
 
   /** The engine for a new call; refuses while loading or draining. */

@@ -26,7 +26,7 @@ export interface StartOptions {
 export async function startServer(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
   const lifecycle = new Lifecycle();
   let engine: Engine | null = null;
-  const telemetry = new Telemetry(() => engine?.stats() ?? { activeSequences: 0, queuedSequences: 0, queuedUnetRows: 0 });
+  const telemetry = new Telemetry(() => engine?.stats() ?? { activeSequences: 0, queuedSequences: 0, queuedUnetRows: 0, executors: { executors: 0, busy: 0, restarts: 0 } });
   const grpcServer = await startGrpcServer(config, lifecycle, telemetry, log);
 
   const loadEngine = options.loadEngine ?? ((o: EngineOptions) => Engine.create(o));
@@ -37,7 +37,11 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       executionProviders: config.executionProviders,
       intraOpNumThreads: config.intraOpThreads,
       interOpNumThreads: config.interOpThreads,
+      mode: config.executionMode,
+      executors: config.executors,
+      cudaDeviceIds: config.cudaDeviceIds,
       log: (message, fields) => log.info(message, fields),
+      warn: (message, fields) => log.warn(message, fields),
     },
     batch: { maxBatch: config.maxBatch, maxQueueDelayMs: config.maxQueueDelayMs },
     admission: { maxActiveSequences: config.maxActiveSequences, maxQueuedSequences: config.maxQueuedSequences },
@@ -45,7 +49,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
   }).then((loaded) => {
     engine = loaded;
     lifecycle.serve(loaded);
-    log.info('serving', { models: loaded.models().map((m) => m.name), defaultModel: loaded.defaultModel });
+    log.info('serving', { models: loaded.models().map((m) => m.name), defaultModel: loaded.defaultModel, executors: loaded.stats().executors.executors });
     return loaded;
   });
 

@@ -43,6 +43,9 @@ export class Telemetry {
       ['queue_depth', 'sequences waiting for a generation slot', (s) => s.queuedSequences],
       ['active_sequences', 'sequences generating', (s) => s.activeSequences],
       ['queued_unet_rows', 'UNet rows waiting for a batch', (s) => s.queuedUnetRows],
+      ['executors', 'model executors (worker threads) holding every model', (s) => s.executors.executors],
+      ['executors_busy', 'executors running a model call now', (s) => s.executors.busy],
+      ['executor_restarts', 'executors lost and replaced since start', (s) => s.executors.restarts],
     ];
     for (const [name, description, read] of gauges) {
       this.meter.createObservableGauge(`${PREFIX}${name}`, { description }).addCallback((result) => result.observe(read(stats())));

@@ -1,9 +1,12 @@
-import type { SessionSettings } from '../../src/pipeline/bundle/onnxModel.js';
+import type { ExecutionSettings } from '../../src/pipeline/execution/executionSettings.js';
 
-/** CPU sessions with one thread each, quiet logs: what every pipeline test loads models with. */
-export const TEST_SESSION_SETTINGS: SessionSettings = {
+/** CPU executors with one thread each, quiet logs: what every pipeline test loads models with. */
+export const TEST_SESSION_SETTINGS: ExecutionSettings = {
   executionProviders: ['cpu'],
   intraOpNumThreads: 1,
   interOpNumThreads: 1,
+  mode: 'workers',
+  executors: 2,
+  cudaDeviceIds: [],
   log: () => undefined,
 };

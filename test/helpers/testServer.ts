@@ -20,7 +20,7 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const config = parseConfig(
     ['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--model-dir', FIXTURE_BUNDLES, '--default-model', 'attend_to_image',
-      '--execution-providers', 'cpu', '--intra-op-threads', '1', '--drain-timeout-s', '10', ...flags],
+      '--execution-providers', 'cpu', '--intra-op-threads', '1', '--executors', '2', '--drain-timeout-s', '10', ...flags],
     {},
   );
   const logs: string[] = [];

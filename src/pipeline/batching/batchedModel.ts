@@ -1,5 +1,6 @@
 import type { OnnxModel } from '../bundle/onnxModel.js';
 import { CancelledError, EngineError, ModelFailureError } from '../errors.js';
+import type { Lease } from '../execution/executorPool.js';
 import { type Feeds, type Outputs, concatFeeds, splitOutputs } from './feeds.js';
 import { type Queued, nextBatch } from './nextBatch.js';
 
@@ -15,6 +16,8 @@ export interface BatchReport {
   model: string;
   rows: number;
   requests: number;
+  /** The executor that ran the call. */
+  executor: number;
   startedAt: number;
   durationMs: number;
   /** The opaque `trace` values of the requests served. */
@@ -43,15 +46,20 @@ export interface BatchRequest {
 
 /**
  * One loop per model that owns its queue. Callers enqueue rows and await their slice of the
- * output; the loop packs queued rows into one call. A batch runs when it is full, when every
- * participating sequence has queued its rows, or when the oldest request has waited
- * `maxQueueDelayMs`; the loop never runs two calls of one model at once.
+ * output; the loop packs queued rows into calls. A batch is ready when it is full, when every
+ * participating sequence not already in a running call has queued its rows, or when the oldest
+ * request has waited `maxQueueDelayMs`. A ready loop asks the executor pool for a lease and builds
+ * the batch only when one is granted, so rows keep joining while every executor is busy. It may
+ * have as many calls in flight as there are executors; when other executors are idle too, the
+ * queued rows are split between them, since each is a separate core or device.
  */
 export class BatchedModel {
   private queue: Entry[] = [];
-  private running = false;
+  private waitingForLease = false;
   private timer: NodeJS.Timeout | null = null;
   private participants = 0;
+  /** Entries inside calls now running. */
+  private inFlight = 0;
 
   constructor(
     private readonly model: OnnxModel,
@@ -109,17 +117,32 @@ export class BatchedModel {
     this.schedule();
   }
 
+  private ready(): boolean {
+    const waited = performance.now() - this.queue[0].queuedAt;
+    return this.queuedRows >= this.limits.maxBatch || this.queue.length >= this.participants - this.inFlight || waited >= this.limits.maxQueueDelayMs;
+  }
+
   private schedule(): void {
-    if (this.running || this.queue.length === 0) return;
+    if (this.waitingForLease || this.queue.length === 0) return;
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    const waited = performance.now() - this.queue[0].queuedAt;
-    const ready = this.queuedRows >= this.limits.maxBatch || this.queue.length >= this.participants || waited >= this.limits.maxQueueDelayMs;
-    if (ready) {
-      void this.runBatch();
+    if (this.ready()) {
+      this.waitingForLease = true;
+      this.model.executors.lease().then(
+        (lease) => {
+          this.waitingForLease = false;
+          this.dispatch(lease);
+        },
+        (error: unknown) => {
+          // The pool is shut down: nothing queued here can run any more.
+          this.waitingForLease = false;
+          for (const entry of this.queue.splice(0)) entry.reject(new ModelFailureError(`${this.model.file}: ${(error as Error).message}`, { cause: error }));
+        },
+      );
     } else {
+      const waited = performance.now() - this.queue[0].queuedAt;
       this.timer = setTimeout(() => {
         this.timer = null;
         this.schedule();
@@ -127,29 +150,43 @@ export class BatchedModel {
     }
   }
 
-  private async runBatch(): Promise<void> {
-    const { batch, dropped, rest } = nextBatch(this.queue, this.limits.maxBatch);
+  private dispatch(lease: Lease): void {
+    // Split the queued rows evenly between this executor and the others that are idle now.
+    const share = Math.ceil(this.queuedRows / (1 + this.model.executors.idleCount));
+    const { batch, dropped, rest } = nextBatch(this.queue, Math.min(this.limits.maxBatch, Math.max(1, share)));
     this.queue = rest;
     for (const entry of dropped) entry.reject(new CancelledError());
-    if (batch.length === 0) return this.schedule();
-    this.running = true;
+    if (batch.length === 0) {
+      lease.release();
+      return this.schedule();
+    }
+    this.inFlight += batch.length;
+    void this.runBatch(lease, batch);
+    // Rows left over may take another idle executor at once.
+    this.schedule();
+  }
+
+  private async runBatch(lease: Lease, batch: Entry[]): Promise<void> {
     const startedAt = performance.now();
     const rows = batch.map((e) => e.rows);
     let error: unknown;
     try {
-      const results = await this.model.run(concatFeeds(batch.map((e) => e.feeds), this.scalarInputs));
+      const feeds = concatFeeds(batch.map((e) => e.feeds), this.scalarInputs);
+      const results = await lease.executor.run(this.model.id, feeds, this.outputNames);
       const slices = splitOutputs(results, this.outputNames, rows);
       batch.forEach((entry, i) => entry.resolve(slices[i]));
     } catch (caught) {
       error = caught instanceof EngineError ? caught : new ModelFailureError(`batched call to ${this.model.file} failed`, { cause: caught });
       for (const entry of batch) entry.reject(error);
     } finally {
-      this.running = false;
+      lease.release();
+      this.inFlight -= batch.length;
     }
     this.observer({
       model: this.model.file,
       rows: rows.reduce((a, b) => a + b, 0),
       requests: batch.length,
+      executor: lease.executor.index,
       startedAt,
       durationMs: performance.now() - startedAt,
       traces: batch.map((e) => e.trace),

@@ -1,7 +1,10 @@
 import type { ComponentName } from './manifest.js';
 import type { ModelContract } from './onnxModel.js';
 
-const f32 = ['float32'] as const;
+// float16 is accepted wherever float32 is: executors convert at the model boundary.
+const f32 = ['float32', 'float16'] as const;
+// Hub ONNX revisions (diffusers' conversion script) take int32 token ids.
+const ids = ['int64', 'int32'] as const;
 
 /** The fuser's inputs, in the order the paper lists them; a fuser may ignore (and so lack) some of them. */
 export const FUSER_INPUTS = ['text_hidden_states', 'text_pooled', 'image_hidden_states', 'image_pooled'] as const;
@@ -9,7 +12,7 @@ export const FUSER_INPUTS = ['text_hidden_states', 'text_pooled', 'image_hidden_
 /** What the engine feeds and reads, per component: Optimum's SD 1.x names plus the fuser's. */
 export const CONTRACTS: Record<ComponentName, ModelContract> = {
   text_encoder: {
-    inputs: [{ name: 'input_ids', dtypes: ['int64'], ranks: [2] }],
+    inputs: [{ name: 'input_ids', dtypes: ids, ranks: [2] }],
     outputs: [
       { name: 'last_hidden_state', dtypes: f32, ranks: [3] },
       { name: 'pooler_output', dtypes: f32, ranks: [2], optional: true },
@@ -34,7 +37,7 @@ export const CONTRACTS: Record<ComponentName, ModelContract> = {
   unet: {
     inputs: [
       { name: 'sample', dtypes: f32, ranks: [4] },
-      { name: 'timestep', dtypes: ['int64', 'float32'], ranks: [1, 0] },
+      { name: 'timestep', dtypes: ['int64', 'int32', 'float32', 'float16'], ranks: [1, 0] },
       { name: 'encoder_hidden_states', dtypes: f32, ranks: [3] },
     ],
     outputs: [{ name: 'out_sample', dtypes: f32, ranks: [4] }],

@@ -1,6 +1,9 @@
-import * as ort from 'onnxruntime-node';
-
-import { BundleError, ModelFailureError } from '../errors.js';
+import { BundleError } from '../errors.js';
+import type { ExecutorPool } from '../execution/executorPool.js';
+import type { Feeds, Outputs } from '../batching/feeds.js';
+import { concatFeeds } from '../batching/feeds.js';
+import type { TensorMetadata } from '../execution/protocol.js';
+import { ModelLoadError } from '../execution/sessionHost.js';
 import type { TensorDtype } from './manifest.js';
 
 /** What the engine needs from one input or output of a model. */
@@ -18,51 +21,50 @@ export interface ModelContract {
   outputs: readonly TensorExpectation[];
 }
 
-export interface SessionSettings {
-  /** Tried in order, each on its own; the first one that creates a session is used. */
-  executionProviders: readonly string[];
-  intraOpNumThreads: number;
-  interOpNumThreads: number;
-  log: (message: string, fields?: Record<string, unknown>) => void;
-}
-
-interface Metadata {
-  name: string;
-  type: string;
-  shape: readonly (number | string)[];
-}
-
-/** One ONNX Runtime session, checked once against the contract the engine relies on. */
+/**
+ * One ONNX model, loaded into every executor and checked once against the contract the engine
+ * relies on. It holds the graph's metadata on the main thread; its calls run on the executors.
+ */
 export class OnnxModel {
   private constructor(
+    readonly id: number,
     readonly file: string,
     readonly provider: string,
-    private readonly session: ort.InferenceSession,
-    private readonly inputs: ReadonlyMap<string, Metadata>,
+    readonly executors: ExecutorPool,
+    private readonly inputs: ReadonlyMap<string, TensorMetadata>,
+    private readonly outputs: ReadonlyMap<string, TensorMetadata>,
   ) {}
 
-  /** `unavailable` collects providers that failed once, so later models skip them quietly. */
-  static async create(file: string, contract: ModelContract, settings: SessionSettings, unavailable = new Set<string>()): Promise<OnnxModel> {
-    const { session, provider } = await createSession(file, settings, unavailable);
-    const inputs = metadataByName(session.inputMetadata);
-    const outputs = metadataByName(session.outputMetadata);
+  static async create(file: string, contract: ModelContract, executors: ExecutorPool, log: (message: string, fields?: Record<string, unknown>) => void): Promise<OnnxModel> {
+    let loaded;
     try {
-      checkSide(file, 'input', inputs, contract.inputs, true);
-      checkSide(file, 'output', outputs, contract.outputs, false);
+      loaded = await executors.load(file);
     } catch (error) {
-      await session.release();
-      throw error;
+      if (error instanceof ModelLoadError) throw new BundleError(error.message, { cause: error });
+      throw new BundleError(`${file}: loading failed (${(error as Error).message})`, { cause: error });
     }
-    settings.log('model loaded', { file, provider, inputs: [...inputs.keys()] });
-    return new OnnxModel(file, provider, session, inputs);
+    const inputs = byName(loaded.info.inputs);
+    const outputs = byName(loaded.info.outputs);
+    checkSide(file, 'input', inputs, contract.inputs, true);
+    checkSide(file, 'output', outputs, contract.outputs, false);
+    log('model loaded', { file, provider: loaded.info.provider, executors: executors.size, inputs: [...inputs.keys()] });
+    return new OnnxModel(loaded.id, file, loaded.info.provider, executors, inputs, outputs);
   }
 
   hasInput(name: string): boolean {
     return this.inputs.has(name);
   }
 
+  hasOutput(name: string): boolean {
+    return this.outputs.has(name);
+  }
+
   inputDtype(name: string): string | undefined {
     return this.inputs.get(name)?.type;
+  }
+
+  outputDtype(name: string): string | undefined {
+    return this.outputs.get(name)?.type;
   }
 
   inputRank(name: string): number | undefined {
@@ -75,52 +77,20 @@ export class OnnxModel {
     return typeof dim === 'number' && dim > 0 ? dim : undefined;
   }
 
-  async run(feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType> {
-    try {
-      return await this.session.run(feeds);
-    } catch (error) {
-      throw new ModelFailureError(`inference failed in ${this.file}`, { cause: error });
-    }
-  }
-
-  async dispose(): Promise<void> {
-    await this.session.release();
+  /** One unbatched call on the next free executor (probes and parity checks; the engine batches). */
+  async run(feeds: Feeds): Promise<Outputs> {
+    return this.executors.run(this.id, concatFeeds([feeds], new Set()), [...this.outputs.keys()]);
   }
 }
 
-async function createSession(file: string, settings: SessionSettings, unavailable: Set<string>): Promise<{ session: ort.InferenceSession; provider: string }> {
-  const failures: string[] = [];
-  for (const provider of settings.executionProviders) {
-    if (unavailable.has(provider)) continue;
-    try {
-      const session = await ort.InferenceSession.create(file, {
-        executionProviders: [provider],
-        graphOptimizationLevel: 'all',
-        intraOpNumThreads: settings.intraOpNumThreads,
-        interOpNumThreads: settings.interOpNumThreads,
-      });
-      return { session, provider };
-    } catch (error) {
-      failures.push(`${provider}: ${(error as Error).message.split('\n')[0]}`);
-      unavailable.add(provider);
-      settings.log('execution provider unavailable; not trying it again in this process', { file, provider, error: (error as Error).message.split('\n')[0] });
-    }
-  }
-  throw new BundleError(`${file}: no execution provider could load the model (${failures.join('; ')})`);
-}
-
-function metadataByName(list: readonly ort.InferenceSession.ValueMetadata[]): Map<string, Metadata> {
-  const map = new Map<string, Metadata>();
-  for (const m of list) {
-    if (m.isTensor) map.set(m.name, { name: m.name, type: m.type, shape: m.shape });
-  }
-  return map;
+function byName(list: readonly TensorMetadata[]): Map<string, TensorMetadata> {
+  return new Map(list.map((m) => [m.name, m]));
 }
 
 function checkSide(
   file: string,
   side: 'input' | 'output',
-  actual: ReadonlyMap<string, Metadata>,
+  actual: ReadonlyMap<string, TensorMetadata>,
   expected: readonly TensorExpectation[],
   exhaustive: boolean,
 ): void {

@@ -1,38 +1,41 @@
 import { realpath } from 'node:fs/promises';
 
+import type { ExecutionSettings } from '../execution/executionSettings.js';
+import { ExecutorPool } from '../execution/executorPool.js';
 import type { ComponentName } from './manifest.js';
 import { CONTRACTS } from './contracts.js';
-import { OnnxModel, type SessionSettings } from './onnxModel.js';
+import { OnnxModel } from './onnxModel.js';
 
 /**
- * Creates each ONNX session once per process. Bundles that reference the same shared file
- * (the encoders and VAE of all fuser bundles) get the same session.
+ * Loads each ONNX model once per process, into every executor. Bundles that reference the same
+ * shared file (the encoders and VAE of all fuser bundles) get the same model.
  */
 export class SessionPool {
+  readonly executors: ExecutorPool;
   private readonly models = new Map<string, Promise<OnnxModel>>();
-  private readonly unavailableProviders = new Set<string>();
 
-  constructor(private readonly settings: SessionSettings) {}
+  constructor(private readonly settings: ExecutionSettings) {
+    this.executors = new ExecutorPool(settings);
+  }
 
   async load(file: string, component: ComponentName): Promise<OnnxModel> {
     const key = `${component}:${await realpath(file)}`;
     let model = this.models.get(key);
     if (!model) {
-      model = OnnxModel.create(file, CONTRACTS[component], this.settings, this.unavailableProviders);
+      model = OnnxModel.create(file, CONTRACTS[component], this.executors, this.settings.log);
       this.models.set(key, model);
       model.catch(() => this.models.delete(key));
     }
     return model;
   }
 
-  /** Distinct sessions created so far. */
+  /** Distinct models loaded so far. */
   get size(): number {
     return this.models.size;
   }
 
   async dispose(): Promise<void> {
-    const all = [...this.models.values()];
     this.models.clear();
-    await Promise.allSettled(all.map(async (model) => (await model).dispose()));
+    await this.executors.dispose();
   }
 }

@@ -3,8 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, describe, test } from 'node:test';
 
-import * as ort from 'onnxruntime-node';
-
+import type { Feed } from '../../../src/pipeline/batching/feeds.js';
 import type { ComponentName } from '../../../src/pipeline/bundle/manifest.js';
 import { SessionPool } from '../../../src/pipeline/bundle/sessionPool.js';
 import { TEST_SESSION_SETTINGS } from '../../helpers/engineSettings.js';
@@ -22,10 +21,10 @@ interface ParityFile {
   cases: { name: string; inputs: Record<string, EncodedTensor>; outputs: Record<string, EncodedTensor> }[];
 }
 
-function decode(t: EncodedTensor): ort.Tensor {
+function decode(t: EncodedTensor): Feed {
   const bytes = Buffer.from(t.data, 'base64');
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
-  return t.dtype === 'int64' ? new ort.Tensor('int64', new BigInt64Array(buffer), t.dims) : new ort.Tensor('float32', new Float32Array(buffer), t.dims);
+  return t.dtype === 'int64' ? { type: 'int64', data: new BigInt64Array(buffer), dims: t.dims } : { type: 'float32', data: new Float32Array(buffer), dims: t.dims };
 }
 
 function parityFiles(dir: string): string[] {

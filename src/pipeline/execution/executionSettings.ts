@@ -1,0 +1,19 @@
+/** How model calls are executed: where, on how many executors, with how many threads each. */
+export interface ExecutionSettings {
+  /** Tried in order, each on its own; the first one that creates a session is used. */
+  executionProviders: readonly string[];
+  intraOpNumThreads: number;
+  interOpNumThreads: number;
+  /**
+   * `workers`: each executor is a worker thread with its own sessions. `main-thread`: one executor
+   * on the main thread, which every model call blocks (the engine before executors; for comparison).
+   */
+  mode: 'workers' | 'main-thread';
+  /** Executors (worker threads); 0 picks one per CUDA device when CUDA loads, else one per core. */
+  executors: number;
+  /** CUDA devices, one executor each by default; passed to the CUDA provider as `deviceId`. */
+  cudaDeviceIds: readonly number[];
+  log: (message: string, fields?: Record<string, unknown>) => void;
+  /** Conditions an operator should act on (a requested provider that is unavailable); defaults to `log`. */
+  warn?: (message: string, fields?: Record<string, unknown>) => void;
+}

@@ -1,0 +1,231 @@
+import { availableParallelism } from 'node:os';
+
+import type { ExecutionSettings } from './executionSettings.js';
+import type { Executor } from './executor.js';
+import { MainThreadExecutor } from './mainThreadExecutor.js';
+import type { LoadedModelInfo, ProviderChoice, WireFeed, WireOutputs } from './protocol.js';
+import { ModelLoadError } from './sessionHost.js';
+import { WorkerExecutor } from './workerExecutor.js';
+
+/** The right to run one model call on one executor; give it back with `release`. */
+export interface Lease {
+  readonly executor: Executor;
+  release(): void;
+}
+
+export interface ExecutorStats {
+  executors: number;
+  busy: number;
+  /** Executors lost and replaced since start. */
+  restarts: number;
+}
+
+/** Providers that place sessions on a GPU: with auto sizing, one executor per listed device. */
+const DEVICE_PROVIDERS = new Set(['cuda', 'tensorrt']);
+const MAX_RESTART_DELAY_MS = 30_000;
+
+/**
+ * Every executor of the process, each holding every model, and the leases that hand them out.
+ * Batching loops ask for a lease when a batch is ready and build the batch when it is granted, so
+ * rows keep accumulating while every executor is busy. Leases are granted oldest first. A lost
+ * executor is replaced with all its models; health reads false until the replacement is ready.
+ */
+export class ExecutorPool {
+  private readonly executors: Executor[] = [];
+  private readonly idle: Executor[] = [];
+  private readonly waiters: { grant: (lease: Lease) => void; fail: (error: Error) => void }[] = [];
+  private readonly models: { id: number; file: string }[] = [];
+  private readonly unavailable = new Set<string>();
+  private readonly healthListeners = new Set<(healthy: boolean) => void>();
+  private loading: Promise<unknown> = Promise.resolve();
+  private targetSize: number | null = null;
+  private replacing = 0;
+  private restartCount = 0;
+  private disposed = false;
+
+  constructor(private readonly settings: ExecutionSettings) {}
+
+  /** Loads a model into every executor; the first load also decides how many executors there are. */
+  load(file: string): Promise<{ id: number; info: LoadedModelInfo }> {
+    const result = this.loading.then(() => this.loadEverywhere(file));
+    this.loading = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Resolves when an executor is free; the oldest waiter is served first. */
+  lease(): Promise<Lease> {
+    if (this.disposed) return Promise.reject(new Error('the executor pool is shut down'));
+    return new Promise((grant, fail) => {
+      this.waiters.push({ grant, fail });
+      this.grant();
+    });
+  }
+
+  /** One model call on the next free executor. */
+  async run(modelId: number, feeds: Record<string, WireFeed>, outputNames: readonly string[]): Promise<WireOutputs> {
+    const lease = await this.lease();
+    try {
+      return await lease.executor.run(modelId, feeds, outputNames);
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** Executors free right now and not promised to a waiter. */
+  get idleCount(): number {
+    return Math.max(0, this.idle.length - this.waiters.length);
+  }
+
+  get size(): number {
+    return this.executors.length;
+  }
+
+  /** False while a lost executor is being replaced. */
+  get healthy(): boolean {
+    return this.replacing === 0;
+  }
+
+  onHealthChange(listener: (healthy: boolean) => void): () => void {
+    this.healthListeners.add(listener);
+    return () => this.healthListeners.delete(listener);
+  }
+
+  stats(): ExecutorStats {
+    return { executors: this.executors.length, busy: this.executors.length - this.idle.length, restarts: this.restartCount };
+  }
+
+  /** Test-only fault hook: executor `index` ends itself during its next model call. */
+  async exitOnNextRun(index: number): Promise<void> {
+    const executor = this.executors.find((e) => e.index === index);
+    if (!executor) throw new Error(`no executor ${index}`);
+    await executor.exitOnNextRun();
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    for (const waiter of this.waiters.splice(0)) waiter.fail(new Error('the executor pool is shut down'));
+    const all = this.executors.splice(0);
+    this.idle.length = 0;
+    await Promise.allSettled(all.map((e) => e.dispose()));
+  }
+
+  private async loadEverywhere(file: string): Promise<{ id: number; info: LoadedModelInfo }> {
+    if (this.disposed) throw new Error('the executor pool is shut down');
+    const id = this.models.length + 1;
+    if (this.executors.length === 0) this.add(this.spawn(0));
+    const info = await this.executors[0].load(id, file, this.providersFor(this.executors[0]), this.threads());
+    this.noteUnavailable(info, file);
+    const others = this.executors.slice(1);
+    this.models.push({ id, file });
+    if (this.targetSize === null) {
+      this.targetSize = this.decideSize(info.provider);
+      const added: Executor[] = [];
+      for (let index = 1; index < this.targetSize; index++) added.push(this.spawn(index));
+      // New executors load every model so far, this one included; they join the pool once loaded.
+      await Promise.all(added.map((e) => this.loadAll(e)));
+      added.forEach((e) => this.add(e));
+    } else {
+      await Promise.all(others.map((e) => e.load(id, file, this.providersFor(e), this.threads())));
+    }
+    return { id, info };
+  }
+
+  private decideSize(provider: string): number {
+    if (this.settings.mode === 'main-thread') return 1;
+    if (this.settings.executors > 0) return this.settings.executors;
+    return DEVICE_PROVIDERS.has(provider) ? Math.max(1, this.settings.cudaDeviceIds.length) : availableParallelism();
+  }
+
+  private spawn(index: number): Executor {
+    const ids = this.settings.cudaDeviceIds;
+    const deviceId = ids.length > 0 ? ids[index % ids.length] : undefined;
+    return this.settings.mode === 'main-thread' ? new MainThreadExecutor(index, deviceId) : new WorkerExecutor(index, deviceId);
+  }
+
+  private add(executor: Executor): void {
+    this.executors.push(executor);
+    this.idle.push(executor);
+    void executor.lost.then((reason) => this.onLost(executor, reason));
+    this.grant();
+  }
+
+  private async loadAll(executor: Executor): Promise<void> {
+    for (const model of this.models) await executor.load(model.id, model.file, this.providersFor(executor), this.threads());
+  }
+
+  private providersFor(executor: Executor): ProviderChoice[] {
+    return this.settings.executionProviders
+      .filter((name) => !this.unavailable.has(name))
+      .map((name) => (DEVICE_PROVIDERS.has(name) && executor.deviceId !== undefined ? { name, deviceId: executor.deviceId } : { name }));
+  }
+
+  private threads() {
+    return { intraOpNumThreads: this.settings.intraOpNumThreads, interOpNumThreads: this.settings.interOpNumThreads };
+  }
+
+  private noteUnavailable(info: LoadedModelInfo, file: string): void {
+    for (const { provider, error } of info.unavailable) {
+      if (this.unavailable.has(provider)) continue;
+      this.unavailable.add(provider);
+      (this.settings.warn ?? this.settings.log)(`execution provider ${provider} is unavailable; running on ${info.provider} instead`, { provider, using: info.provider, file, error });
+    }
+  }
+
+  private grant(): void {
+    while (this.idle.length > 0 && this.waiters.length > 0) {
+      const executor = this.idle.shift()!;
+      const waiter = this.waiters.shift()!;
+      let released = false;
+      waiter.grant({
+        executor,
+        release: () => {
+          if (released) return;
+          released = true;
+          if (this.executors.includes(executor)) {
+            this.idle.push(executor);
+            this.grant();
+          }
+        },
+      });
+    }
+  }
+
+  private onLost(executor: Executor, reason: string): void {
+    if (this.disposed) return;
+    const at = this.executors.indexOf(executor);
+    if (at < 0) return;
+    this.executors.splice(at, 1);
+    const idleAt = this.idle.indexOf(executor);
+    if (idleAt >= 0) this.idle.splice(idleAt, 1);
+    this.restartCount++;
+    this.replacing++;
+    (this.settings.warn ?? this.settings.log)('executor lost; replacing it with its models', { executor: executor.index, reason });
+    if (this.replacing === 1) this.notifyHealth(false);
+    void this.replace(executor.index, 0);
+  }
+
+  private async replace(index: number, attempt: number): Promise<void> {
+    if (this.disposed) return;
+    const executor = this.spawn(index);
+    try {
+      await this.loadAll(executor);
+    } catch (error) {
+      await executor.dispose();
+      const delay = Math.min(MAX_RESTART_DELAY_MS, 500 * 2 ** attempt);
+      (this.settings.warn ?? this.settings.log)('replacing a lost executor failed; trying again', { executor: index, delayMs: delay, error: (error as Error).message });
+      setTimeout(() => void this.replace(index, attempt + 1), delay).unref();
+      return;
+    }
+    if (this.disposed) return void executor.dispose();
+    this.add(executor);
+    this.settings.log('executor replaced', { executor: index, models: this.models.length });
+    this.replacing--;
+    if (this.replacing === 0) this.notifyHealth(true);
+  }
+
+  private notifyHealth(healthy: boolean): void {
+    for (const listener of this.healthListeners) listener(healthy);
+  }
+}
+
+export { ModelLoadError };
