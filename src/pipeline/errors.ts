@@ -5,7 +5,8 @@ export type EngineErrorCode =
   | 'CANCELLED'
   | 'DEADLINE_EXCEEDED'
   | 'BUNDLE_INVALID'
-  | 'MODEL_FAILURE';
+  | 'MODEL_FAILURE'
+  | 'EXECUTOR_LOST';
 
 /** Base class: `code` is stable and safe to show; `message` names the offending field or file. */
 export class EngineError extends Error {
@@ -58,6 +59,14 @@ export class ModelFailureError extends EngineError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('MODEL_FAILURE', message, options);
     this.name = 'ModelFailureError';
+  }
+}
+
+/** The executor running a call ended (a crash, an out-of-memory kill); it is being replaced, so a retry can succeed. */
+export class ExecutorLostError extends EngineError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('EXECUTOR_LOST', message, options);
+    this.name = 'ExecutorLostError';
   }
 }
 

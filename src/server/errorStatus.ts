@@ -18,6 +18,8 @@ const ENGINE_CODES: Record<string, status> = {
   OVERLOADED: status.RESOURCE_EXHAUSTED,
   CANCELLED: status.CANCELLED,
   DEADLINE_EXCEEDED: status.DEADLINE_EXCEEDED,
+  // A lost executor is replaced within seconds: the call is worth retrying, here or on another replica.
+  EXECUTOR_LOST: status.UNAVAILABLE,
 };
 
 /** The one place errors become gRPC statuses. */

@@ -59,6 +59,20 @@ describe('engine: the sequence loop', () => {
     });
   });
 
+  test('across executors, a request alone and alongside five others gives byte-identical PNGs', async () => {
+    assert.equal(engine.stats().executors.executors, 2);
+    const alone = await collect(engine.generate(sequenceRequest()));
+    const crowd = [
+      sequenceRequest({ seed: 7n, steps: ['slice the onions', 'fry the onions'] }),
+      sequenceRequest({ seed: 8n, scheduler: 'ddim', imageGuidanceScale: 1.5 }),
+      sequenceRequest({ seed: 9n, model: 'concatenation' }),
+      sequenceRequest({ seed: 10n, numInferenceSteps: 6 }),
+      sequenceRequest({ seed: 11n, scheduler: 'euler_ancestral', steps: ['boil the rice'] }),
+    ];
+    const [together] = await Promise.all([collect(engine.generate(sequenceRequest())), ...crowd.map((r) => collect(engine.generate(r)))]);
+    alone.forEach((image, i) => assert.ok(image.bytes.equals(together[i].bytes), `step ${i} differs`));
+  });
+
   test('the previous image matters: a different init image changes the output', async () => {
     const red = { width: 64, height: 64, data: new Uint8Array(64 * 64 * 3).map((_, i) => (i % 3 === 0 ? 220 : 30)) };
     const blue = { width: 80, height: 64, data: new Uint8Array(80 * 64 * 3).map((_, i) => (i % 3 === 2 ? 220 : 30)) };

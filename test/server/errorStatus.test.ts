@@ -3,7 +3,7 @@ import { test } from 'node:test';
 
 import { status } from '@grpc/grpc-js';
 
-import { BundleError, CancelledError, InvalidArgumentError, ModelFailureError, OverloadedError } from '../../src/pipeline/errors.js';
+import { BundleError, CancelledError, ExecutorLostError, InvalidArgumentError, ModelFailureError, OverloadedError } from '../../src/pipeline/errors.js';
 import { toGrpcError } from '../../src/server/errorStatus.js';
 import { DeadlineExceededError, DrainingError } from '../../src/server/serverErrors.js';
 
@@ -14,6 +14,7 @@ test('engine and edge errors map to their status codes in one place', () => {
     [new CancelledError(), status.CANCELLED],
     [new DeadlineExceededError(), status.DEADLINE_EXCEEDED],
     [new DrainingError(), status.UNAVAILABLE],
+    [new ExecutorLostError('executor 1 exited'), status.UNAVAILABLE],
   ];
   for (const [error, code] of cases) assert.equal(toGrpcError(error, 'r1').code, code, String(error));
 });

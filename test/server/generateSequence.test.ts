@@ -47,6 +47,37 @@ describe('GenerateSequence over real gRPC', () => {
     }
   });
 
+  test('a worker that exits mid-call fails its request with UNAVAILABLE; health is NOT_SERVING until it is replaced', async (t) => {
+    const { server, client, address } = await startTestServer(t);
+    const engine = await server.ready;
+    const healthWhenLost: Promise<string>[] = [];
+    engine.onHealthChange((healthy) => void (!healthy && healthWhenLost.push(checkHealth(address))));
+    const replaced = () => new Promise<void>((resolve) => engine.onHealthChange((healthy) => healthy && resolve()));
+    // Both executors are armed, so whichever takes the call exits in the middle of it.
+    await engine.exitExecutorOnNextCall(0);
+    await engine.exitExecutorOnNextCall(1);
+    const request = { steps: ['boil the rice'], numInferenceSteps: 2 };
+    let failures = 0;
+    for (;;) {
+      const back = replaced();
+      try {
+        const again = await events(client.generate(request));
+        assert.equal(again.filter((e) => e.$case === 'image').length, 1);
+        break;
+      } catch (error) {
+        assert.equal((error as ServiceError).code, status.UNAVAILABLE, String(error));
+        assert.match((error as ServiceError).details, /executor \d exited with code 70.*retry/);
+        failures++;
+        assert.ok(failures <= 2, 'only the two armed executors fail');
+        await back;
+        assert.equal(await checkHealth(address), 'SERVING');
+      }
+    }
+    assert.ok(failures >= 1);
+    assert.deepEqual(await Promise.all(healthWhenLost), Array(failures).fill('NOT_SERVING'));
+    assert.equal(engine.stats().executors.restarts, failures);
+  });
+
   test("an unset image_guidance_scale is the model's default, not joint guidance", async (t) => {
     const { client } = await startTestServer(t);
     const request = { steps: ['chop the carrots', 'add the carrots to the pan'], numInferenceSteps: 3, seed: 5n, guidanceScale: 7.5 };

@@ -1,16 +1,13 @@
 import { Worker } from 'node:worker_threads';
 
+import { ExecutorLostError } from '../errors.js';
 import type { Executor } from './executor.js';
 import { type ExecutorCommand, type ExecutorReply, type LoadedModelInfo, type ProviderChoice, type SessionThreads, type WireFeed, type WireOutputs, transferList } from './protocol.js';
 
 const WORKER_URL = new URL('./executorWorker.js', import.meta.url);
 
-type Pending = { resolve: (reply: ExecutorReply & { ok: true }) => void; reject: (error: Error) => void; what: string };
+type Pending = { resolve: (reply: ExecutorReply & { ok: true }) => void; reject: (error: Error) => void };
 
-/** A command that cannot be answered because its executor is gone; the pool maps it to a model failure. */
-export class ExecutorLostError extends Error {
-  override name = 'ExecutorLostError';
-}
 
 /** An executor in its own worker thread. The thread is unref'd while idle, so it never keeps a finished process alive. */
 export class WorkerExecutor implements Executor {
@@ -60,7 +57,7 @@ export class WorkerExecutor implements Executor {
     if (this.gone) return Promise.reject(new ExecutorLostError(`${this.gone}; ${what} did not run`));
     const callId = this.nextCallId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(callId, { resolve, reject, what });
+      this.pending.set(callId, { resolve, reject });
       // Referenced only while it owes an answer, so an awaited call keeps the process alive.
       if (this.pending.size === 1) this.worker.ref();
       this.worker.postMessage({ ...command, callId }, transfer);
@@ -80,7 +77,7 @@ export class WorkerExecutor implements Executor {
     if (this.gone) return;
     this.gone = reason;
     markLost(reason);
-    for (const pending of this.pending.values()) pending.reject(new ExecutorLostError(`${reason} during ${pending.what}`));
+    for (const pending of this.pending.values()) pending.reject(new ExecutorLostError(`the model executor running this call was lost (${reason}); it is being replaced, retry the request`));
     this.pending.clear();
   }
 }

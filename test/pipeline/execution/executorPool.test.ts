@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+
+import { type BatchReport, BatchedModel } from '../../../src/pipeline/batching/batchedModel.js';
+import type { Feeds } from '../../../src/pipeline/batching/feeds.js';
+import { SessionPool } from '../../../src/pipeline/bundle/sessionPool.js';
+import { CancelledError, ExecutorLostError } from '../../../src/pipeline/errors.js';
+import { WorkerExecutor } from '../../../src/pipeline/execution/workerExecutor.js';
+import { TEST_SESSION_SETTINGS } from '../../helpers/engineSettings.js';
+import { FIXTURE_BUNDLES } from '../../helpers/paths.js';
+
+const TEXT_ENCODER = join(FIXTURE_BUNDLES, 'shared', 'text_encoder', 'model.onnx');
+
+function tokenFeeds(seed: number): Feeds {
+  // Any ids below the fixture vocabulary's size; each seed gives a different row.
+  const ids = BigInt64Array.from({ length: 77 }, (_, i) => BigInt((seed * 131 + i * 17) % 400));
+  return { input_ids: { type: 'int64', data: ids, dims: [1, 77] } };
+}
+
+async function textEncoderPool(executors: number) {
+  const pool = new SessionPool({ ...TEST_SESSION_SETTINGS, executors });
+  const model = await pool.load(TEXT_ENCODER, 'text_encoder');
+  return { pool, model };
+}
+
+describe('executor pool', () => {
+  test('batches are spread over the executors and each request gets its own rows back, in order', async (t) => {
+    const { pool, model } = await textEncoderPool(2);
+    t.after(() => pool.dispose());
+    assert.equal(pool.executors.size, 2);
+    const alone: { data: Float32Array }[] = [];
+    for (let i = 0; i < 12; i++) alone.push((await model.run(tokenFeeds(i))).last_hidden_state);
+    const reports: BatchReport[] = [];
+    const batched = new BatchedModel(model, ['last_hidden_state'], { maxBatch: 4, maxQueueDelayMs: 50 }, (r) => reports.push(r));
+    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => batched.run({ feeds: tokenFeeds(i), rows: 1 })));
+    results.forEach((out, i) => assert.deepEqual(Array.from(out.last_hidden_state.data), Array.from(alone[i].data), `request ${i}`));
+    assert.equal(reports.reduce((sum, r) => sum + r.rows, 0), 12);
+    assert.ok(reports.every((r) => r.rows <= 4), JSON.stringify(reports.map((r) => r.rows)));
+    assert.deepEqual(new Set(reports.map((r) => r.executor)), new Set([0, 1]));
+  });
+
+  test('a request cancelled while it waits for an executor never occupies one', async (t) => {
+    const { pool, model } = await textEncoderPool(1);
+    t.after(() => pool.dispose());
+    const reports: BatchReport[] = [];
+    const batched = new BatchedModel(model, ['last_hidden_state'], { maxBatch: 1, maxQueueDelayMs: 0 }, (r) => reports.push(r));
+    const controller = new AbortController();
+    const first = batched.run({ feeds: tokenFeeds(1), rows: 1, trace: 'first' });
+    const cancelled = batched.run({ feeds: tokenFeeds(2), rows: 1, trace: 'cancelled', signal: controller.signal });
+    const last = batched.run({ feeds: tokenFeeds(3), rows: 1, trace: 'last' });
+    controller.abort();
+    await assert.rejects(cancelled, CancelledError);
+    await Promise.all([first, last]);
+    assert.deepEqual(reports.map((r) => r.traces), [['first'], ['last']]);
+    assert.equal(pool.executors.stats().busy, 0);
+  });
+
+  test('a worker that exits mid-call fails only that call and is replaced with its models', async (t) => {
+    const { pool, model } = await textEncoderPool(2);
+    t.after(() => pool.dispose());
+    const health: boolean[] = [];
+    pool.executors.onHealthChange((healthy) => health.push(healthy));
+    const recovered = new Promise<void>((resolve) => pool.executors.onHealthChange((healthy) => healthy && resolve()));
+    await pool.executors.exitOnNextRun(0);
+    const outcomes = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => model.run(tokenFeeds(i))));
+    const failed = outcomes.filter((o) => o.status === 'rejected');
+    assert.equal(failed.length, 1, 'exactly the call on the exiting executor fails');
+    const reason = (failed[0] as PromiseRejectedResult).reason;
+    assert.ok(reason instanceof ExecutorLostError, String(reason));
+    assert.match(reason.message, /executor 0 exited with code 70.*retry/);
+    await recovered;
+    assert.deepEqual(health, [false, true]);
+    assert.deepEqual(pool.executors.stats(), { executors: 2, busy: 0, restarts: 1 });
+    // The replacement holds the model: both executors serve it again.
+    const again = await Promise.all(Array.from({ length: 4 }, (_, i) => model.run(tokenFeeds(i))));
+    assert.equal(again.length, 4);
+  });
+
+  test('shutdown ends every worker, and later leases fail instead of hanging', async () => {
+    const executor = new WorkerExecutor(0, undefined);
+    await executor.load(1, TEXT_ENCODER, [{ name: 'cpu' }], { intraOpNumThreads: 1, interOpNumThreads: 1 });
+    await executor.dispose();
+    assert.match(await executor.lost, /shut down/);
+
+    const { pool } = await textEncoderPool(2);
+    await pool.dispose();
+    assert.equal(pool.executors.stats().executors, 0);
+    await assert.rejects(pool.executors.lease(), /shut down/);
+  });
+});
