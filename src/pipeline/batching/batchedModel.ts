@@ -151,9 +151,10 @@ export class BatchedModel {
   }
 
   private dispatch(lease: Lease): void {
-    // Split the queued rows evenly between this executor and the others that are idle now.
-    const share = Math.ceil(this.queuedRows / (1 + this.model.executors.idleCount));
-    const { batch, dropped, rest } = nextBatch(this.queue, Math.min(this.limits.maxBatch, Math.max(1, share)));
+    // Split the queued requests evenly between this executor and the others that are idle now
+    // (by requests: splitting by rows would strand a two-row request on its own).
+    const share = Math.ceil(this.queue.length / (1 + this.model.executors.idleCount));
+    const { batch, dropped, rest } = nextBatch(this.queue, this.limits.maxBatch, share);
     this.queue = rest;
     for (const entry of dropped) entry.reject(new CancelledError());
     if (batch.length === 0) {

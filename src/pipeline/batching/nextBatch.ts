@@ -16,10 +16,11 @@ export interface BatchPick<E> {
 
 /**
  * Picks the next batch: oldest first, up to `maxRows` rows, never splitting a request's rows. A
- * request larger than `maxRows` runs alone rather than starving. Aborted requests are dropped here,
+ * request larger than `maxRows` runs alone rather than starving. `maxEntries` caps the requests
+ * taken, so queued work can be split between executors by requests rather than by rows. Aborted requests are dropped here,
  * so a cancelled sequence never occupies a batch slot.
  */
-export function nextBatch<E extends Queued>(queue: readonly E[], maxRows: number): BatchPick<E> {
+export function nextBatch<E extends Queued>(queue: readonly E[], maxRows: number, maxEntries = Infinity): BatchPick<E> {
   const batch: E[] = [];
   const dropped: E[] = [];
   const rest: E[] = [];
@@ -34,7 +35,7 @@ export function nextBatch<E extends Queued>(queue: readonly E[], maxRows: number
       key = entry.groupKey;
       batch.push(entry);
       rows += entry.rows;
-    } else if (rows + entry.rows <= maxRows && entry.groupKey === key) {
+    } else if (rows + entry.rows <= maxRows && batch.length < maxEntries && entry.groupKey === key) {
       batch.push(entry);
       rows += entry.rows;
     } else {

@@ -173,7 +173,8 @@ export class ExecutorPool {
 
   private grant(): void {
     while (this.idle.length > 0 && this.waiters.length > 0) {
-      const executor = this.idle.shift()!;
+      // The executor freed last goes first: its caches still hold the weights it just ran.
+      const executor = this.idle.pop()!;
       const waiter = this.waiters.shift()!;
       let released = false;
       waiter.grant({

@@ -2,6 +2,7 @@
  * The body of one executor thread: it owns its ONNX Runtime sessions and answers the main thread's
  * commands one at a time. A model call blocks only this thread, never the server's event loop.
  */
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 
 import { type ExecutorCommand, type ExecutorReply, transferList } from './protocol.js';
@@ -9,6 +10,16 @@ import { SessionHost } from './sessionHost.js';
 
 const port = parentPort;
 if (!port) throw new Error('executorWorker.js runs as a worker thread, started by WorkerExecutor');
+
+// On Linux a nice value is per thread, and with one intra-op thread ONNX Runtime computes on this
+// one: when every core is busy with model calls, the main thread (gRPC, batching, scheduler math)
+// still gets a core the moment it has work, so the event loop stays responsive under full load.
+const EXECUTOR_NICE = 5;
+try {
+  setPriority(0, EXECUTOR_NICE);
+} catch {
+  // Not permitted or not supported here: executors then compete with the main thread as equals.
+}
 
 const host = new SessionHost();
 let exitOnNextRun = false;

@@ -39,4 +39,10 @@ describe('nextBatch', () => {
     assert.deepEqual(batch.map((e) => e.id), ['a', 'c']);
     assert.deepEqual(rest.map((e) => e.id), ['b']);
   });
+
+  test('maxEntries splits by requests, leaving the rest for another executor', () => {
+    const { batch, rest } = nextBatch([entry('a', 2), entry('b', 3), entry('c', 2), entry('d', 2)], 16, 2);
+    assert.deepEqual(batch.map((e) => e.id), ['a', 'b']);
+    assert.deepEqual(rest.map((e) => e.id), ['c', 'd']);
+  });
 });
