@@ -55,13 +55,16 @@ export class BundleRuntime {
     return this.bundle.manifest.name;
   }
 
-  /** Schedulers (and their noise tables) are built once per bundle, name and η. */
-  scheduler(name: string, eta: number): Scheduler {
-    const key = `${name}:${eta}`;
-    let scheduler = this.schedulers.get(key);
+  /**
+   * Schedulers (and their noise tables) are built once per bundle and name. The cache is keyed by
+   * the name alone, which createScheduler refuses unless it is one of SCHEDULER_NAMES, so it holds
+   * at most that many entries; per-request values such as η go to the run, not into the key.
+   */
+  scheduler(name: string): Scheduler {
+    let scheduler = this.schedulers.get(name);
     if (!scheduler) {
-      scheduler = createScheduler(name, this.bundle.schedulerConfig, { eta });
-      this.schedulers.set(key, scheduler);
+      scheduler = createScheduler(name, this.bundle.schedulerConfig);
+      this.schedulers.set(name, scheduler);
     }
     return scheduler;
   }

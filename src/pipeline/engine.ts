@@ -11,6 +11,7 @@ import type { ExecutorStats } from './execution/executorPool.js';
 import { SCHEDULER_NAMES } from './schedulers/index.js';
 import { runSequence } from './sequenceLoop.js';
 import type { SequenceHooks, SequenceRequest, StepImage } from './sequenceRequest.js';
+import { quoteInput } from './quoteInput.js';
 
 export interface EngineOptions {
   /** Folder whose subfolders are bundles (stepframe.json or an Optimum SD export). */
@@ -92,7 +93,7 @@ export class Engine {
 
   private runtime(name: string): BundleRuntime {
     const runtime = this.runtimes.get(name || this.defaultModel);
-    if (!runtime) throw new InvalidArgumentError('model', `unknown model ${JSON.stringify(name)}; available: ${[...this.runtimes.keys()].join(', ')}`);
+    if (!runtime) throw new InvalidArgumentError('model', `unknown model ${quoteInput(name)}; available: ${[...this.runtimes.keys()].join(', ')}`);
     return runtime;
   }
 

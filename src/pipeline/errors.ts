@@ -23,8 +23,8 @@ export class EngineError extends Error {
 export class InvalidArgumentError extends EngineError {
   readonly field: string;
 
-  constructor(field: string, message: string) {
-    super('INVALID_ARGUMENT', `${field}: ${message}`);
+  constructor(field: string, message: string, options?: { cause?: unknown }) {
+    super('INVALID_ARGUMENT', `${field}: ${message}`, options);
     this.name = 'InvalidArgumentError';
     this.field = field;
   }

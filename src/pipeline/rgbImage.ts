@@ -51,7 +51,8 @@ export async function decodeImage(bytes: Uint8Array, field = 'init_image'): Prom
       .toBuffer({ resolveWithObject: true });
     return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
   } catch (error) {
-    throw new InvalidArgumentError(field, `cannot be decoded as an image (${(error as Error).message})`);
+    // sharp's own text stays out of the status: it is library detail, and it can repeat the input.
+    throw new InvalidArgumentError(field, `cannot be decoded as an image (PNG, JPEG, WebP, GIF, TIFF or AVIF, at most 4096×4096 pixels; ${bytes.length} bytes given)`, { cause: error });
   }
 }
 

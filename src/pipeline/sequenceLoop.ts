@@ -28,7 +28,7 @@ export function guidanceMode(runtime: BundleRuntime, request: SequenceRequest): 
 export async function* runSequence(runtime: BundleRuntime, request: SequenceRequest, hooks: SequenceHooks = {}): AsyncGenerator<StepImage> {
   const { signal } = hooks;
   const mode = guidanceMode(runtime, request);
-  const scheduler = runtime.scheduler(request.scheduler, request.eta);
+  const scheduler = runtime.scheduler(request.scheduler);
   const imageConditioned = runtime.fuser !== null;
   const unconditionalText = mode === 'none' ? null : await encodeStepText(runtime, request.negativePrompt, hooks);
   let previous: RgbImage | null = request.initImage;
@@ -57,7 +57,7 @@ export async function* runSequence(runtime: BundleRuntime, request: SequenceRequ
     // 4. Seeded initial latents.
     const seed = imageSeed(request.seed, stepIndex);
     const random = new SeededRandom(seed);
-    const run = scheduler.setTimesteps(request.numInferenceSteps, random);
+    const run = scheduler.setTimesteps(request.numInferenceSteps, random, { eta: request.eta });
     const latents = prepareLatents(runtime, run, random);
     // 5. Denoise with classifier-free guidance.
     const denoised = await timed('denoiseMs', () => denoise(runtime, request, mode, run, latents, conditioning, stepIndex, hooks));

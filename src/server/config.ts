@@ -1,3 +1,5 @@
+import { quoteInput } from '../pipeline/quoteInput.js';
+
 /** Every setting of the server, parsed and checked once at start. Nothing else reads process.env. */
 export interface Config {
   modelDir: string;
@@ -97,16 +99,16 @@ function convert(option: Option, raw: string, source: string): Config[keyof Conf
       return raw.split(',').map((s) => s.trim()).filter(Boolean);
     case 'intList': {
       const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
-      if (items.length === 0 || items.some((s) => !/^\d+$/.test(s))) throw new ConfigError(`${where}: must be a comma-separated list of non-negative integers, got ${JSON.stringify(raw)}`);
+      if (items.length === 0 || items.some((s) => !/^\d+$/.test(s))) throw new ConfigError(`${where}: must be a comma-separated list of non-negative integers, got ${quoteInput(raw)}`);
       return items.map(Number);
     }
     case 'enum':
-      if (!option.values!.includes(raw)) throw new ConfigError(`${where}: must be one of ${option.values!.join(', ')}, got ${JSON.stringify(raw)}`);
+      if (!option.values!.includes(raw)) throw new ConfigError(`${where}: must be one of ${option.values!.join(', ')}, got ${quoteInput(raw)}`);
       return raw;
     default: {
       const value = Number(raw);
       if (raw.trim() === '' || !Number.isFinite(value) || (option.kind === 'int' && !Number.isInteger(value))) {
-        throw new ConfigError(`${where}: must be ${option.kind === 'int' ? 'an integer' : 'a number'}, got ${JSON.stringify(raw)}`);
+        throw new ConfigError(`${where}: must be ${option.kind === 'int' ? 'an integer' : 'a number'}, got ${quoteInput(raw)}`);
       }
       if ((option.min !== undefined && value < option.min) || (option.max !== undefined && value > option.max)) {
         throw new ConfigError(`${where}: must be in [${option.min}, ${option.max}], got ${value}`);
@@ -133,7 +135,7 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
   }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)}; flags look like --port 50051`);
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument ${quoteInput(arg)}; flags look like --port 50051`);
     const [name, inline] = arg.slice(2).split(/=(.*)/s, 2);
     const option = OPTIONS.find((o) => o.flag === name);
     if (!option) throw new ConfigError(`unknown flag --${name}; see --help`);

@@ -6,6 +6,7 @@ import { decodeImage, type ImageFormat } from '../pipeline/rgbImage.js';
 import { SCHEDULER_NAMES, type SchedulerName } from '../pipeline/schedulers/index.js';
 import type { SequenceRequest } from '../pipeline/sequenceRequest.js';
 import { type GenerateSequenceRequest, ImageFormat as ProtoImageFormat } from '../generated/stepframe/v1/sequence_service.js';
+import { quoteInput } from '../pipeline/quoteInput.js';
 
 export interface RequestLimits {
   maxSteps: number;
@@ -64,7 +65,7 @@ export async function parseGenerateRequest(req: GenerateSequenceRequest, limits:
   const defaults = samplingDefaults(info);
   const scheduler = req.scheduler || defaults.scheduler;
   if (!(SCHEDULER_NAMES as readonly string[]).includes(scheduler)) {
-    throw new InvalidArgumentError('scheduler', `unknown scheduler ${JSON.stringify(scheduler)}; expected one of ${SCHEDULER_NAMES.join(', ')}`);
+    throw new InvalidArgumentError('scheduler', `unknown scheduler ${quoteInput(scheduler)}; expected one of ${SCHEDULER_NAMES.join(', ')}`);
   }
   for (const [field, value, size] of [['width', req.width, info.width], ['height', req.height, info.height]] as const) {
     if (value !== 0 && value !== size) throw new InvalidArgumentError(field, `model ${info.name} generates ${info.width}x${info.height}; set ${field} to 0 or ${size}, got ${value}`);

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 
 import { status, type ServiceError } from '@grpc/grpc-js';
 import sharp from 'sharp';
 
-import type { SequenceEvent } from '../../clients/typescript/stepframeClient.js';
+import { type SequenceEvent, StepframeClient } from '../../clients/typescript/stepframeClient.js';
 import { Engine } from '../../src/pipeline/engine.js';
 import { checkHealth } from '../../src/server/healthProbe.js';
-import { startTestServer } from '../helpers/testServer.js';
+import { type TestServer, startTestServer } from '../helpers/testServer.js';
 
 async function events(iterable: AsyncIterable<SequenceEvent>): Promise<SequenceEvent[]> {
   const all: SequenceEvent[] = [];
@@ -116,12 +116,45 @@ describe('GenerateSequence over real gRPC', () => {
     ['image guidance on the baseline', { steps: ['stir'], model: 'baseline', imageGuidanceScale: 1.5 }, /^image_guidance_scale: model baseline does not support/],
     ['an out-of-range quality', { steps: ['stir'], outputQuality: 101 }, /^output_quality: must be in \[1, 100\], got 101/],
   ];
-  for (const [name, request, message] of invalid) {
-    test(`invalid request fails with INVALID_ARGUMENT naming the field: ${name}`, async (t) => {
-      const { client } = await startTestServer(t);
-      await rejectsWith(events(client.generate(request)), status.INVALID_ARGUMENT, message);
+  describe('invalid requests, on one shared server', () => {
+    const cleanups: (() => Promise<void> | void)[] = [];
+    let shared: Promise<TestServer>;
+    before(() => void (shared = startTestServer({ after: (fn) => void cleanups.push(fn) })));
+    after(async () => {
+      for (const cleanup of cleanups) await cleanup();
     });
-  }
+
+    for (const [name, request, message] of invalid) {
+      test(`invalid request fails with INVALID_ARGUMENT naming the field: ${name}`, async () => {
+        const { client } = await shared;
+        await rejectsWith(events(client.generate(request)), status.INVALID_ARGUMENT, message);
+      });
+    }
+
+    test('100,000-character values get a bounded INVALID_ARGUMENT, and valid calls on the same channel all succeed', async () => {
+      const { address } = await shared;
+      // Python grpcio's default limit on received metadata (the status message travels in it).
+      const client = new StepframeClient(address, undefined, { 'grpc.max_metadata_size': 8 * 1024 });
+      after(() => client.close());
+      const huge = 'x'.repeat(100_000);
+      const bad: [Record<string, unknown>, RegExp][] = [
+        [{ steps: ['stir'], model: huge }, /^model: unknown model "x{64}"… \(100000 characters\); available: /],
+        [{ steps: ['stir'], scheduler: huge }, /^scheduler: unknown scheduler "x{64}"… \(100000 characters\); expected/],
+        [{ steps: [huge] }, /^steps\[0\]: must be at most 500 characters, got 100000$/],
+      ];
+      const valid = Array.from({ length: 6 }, (_, i) => events(client.generate({ steps: ['stir'], numInferenceSteps: 2, seed: BigInt(i) })));
+      const refused = bad.map(async ([request, message]) => {
+        await assert.rejects(events(client.generate(request)), (error: ServiceError) => {
+          assert.equal(error.code, status.INVALID_ARGUMENT, `${status[error.code]}: ${error.details.slice(0, 200)}`);
+          assert.match(error.details, message);
+          assert.ok(error.details.length < 400, `${error.details.length} characters`);
+          return true;
+        });
+      });
+      await Promise.all(refused);
+      for (const done of await Promise.all(valid)) assert.equal(done.filter((e) => e.$case === 'image').length, 1);
+    });
+  });
 
   test('cancelling mid-stream frees capacity, so the next request completes', async (t) => {
     const { client, server } = await startTestServer(t, ['--max-active-sequences', '1', '--max-queued-sequences', '0']);

@@ -1,7 +1,8 @@
 import type { SeededRandom } from '../random.js';
 import type { NoiseTables } from './noiseTables.js';
 import type { SchedulerConfig } from './schedulerConfig.js';
-import { type Scheduler, type SchedulerRun, StepCursor, drawNoise, predictOriginalAndNoise } from './schedulerRun.js';
+import { InvalidArgumentError } from '../errors.js';
+import { type RunOptions, type Scheduler, type SchedulerRun, StepCursor, drawNoise, predictOriginalAndNoise } from './schedulerRun.js';
 import { discreteTimesteps } from './timesteps.js';
 
 /**
@@ -14,11 +15,14 @@ export class DdimScheduler implements Scheduler {
   constructor(
     private readonly config: SchedulerConfig,
     private readonly tables: NoiseTables,
-    private readonly eta: number,
+    /** The η a run gets when its options name none. */
+    private readonly defaultEta = 0,
   ) {}
 
-  setTimesteps(numInferenceSteps: number, random?: SeededRandom): SchedulerRun {
-    const { config, tables, eta } = this;
+  setTimesteps(numInferenceSteps: number, random?: SeededRandom, options: RunOptions = {}): SchedulerRun {
+    const { config, tables } = this;
+    const eta = options.eta ?? this.defaultEta;
+    if (!Number.isFinite(eta) || eta < 0 || eta > 1) throw new InvalidArgumentError('eta', `must be in [0, 1], got ${eta}`);
     const timesteps = discreteTimesteps(config, numInferenceSteps);
     const cursor = new StepCursor(timesteps);
     const stride = Math.floor(config.numTrainTimesteps / numInferenceSteps);

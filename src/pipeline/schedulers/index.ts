@@ -7,8 +7,9 @@ import { EulerAncestralScheduler } from './eulerAncestral.js';
 import { buildNoiseTables } from './noiseTables.js';
 import { type SchedulerConfig, parseSchedulerConfig } from './schedulerConfig.js';
 import type { Scheduler, SchedulerName } from './schedulerRun.js';
+import { quoteInput } from '../quoteInput.js';
 
-export type { Scheduler, SchedulerName, SchedulerRun, SchedulerStepResult } from './schedulerRun.js';
+export type { RunOptions, Scheduler, SchedulerName, SchedulerRun, SchedulerStepResult } from './schedulerRun.js';
 export { parseSchedulerConfig, type SchedulerConfig } from './schedulerConfig.js';
 
 export const SCHEDULER_NAMES: readonly SchedulerName[] = ['ddpm', 'ddim', 'euler', 'euler_ancestral', 'dpmpp_2m'];
@@ -19,7 +20,8 @@ export function isSchedulerName(name: string): name is SchedulerName {
 
 /**
  * A scheduler over diffusers' `scheduler_config.json` (raw JSON or parsed). The noise tables are
- * built here, once; `setTimesteps` returns a fresh per-sequence run each time.
+ * built here, once; `setTimesteps` returns a fresh per-sequence run each time. `options.eta` is
+ * DDIM's default η for runs that name none (a run's own options take precedence).
  */
 export function createScheduler(name: string, config: SchedulerConfig | Record<string, unknown>, options: { eta?: number } = {}): Scheduler {
   const parsed = 'numTrainTimesteps' in config ? (config as SchedulerConfig) : parseSchedulerConfig(config);
@@ -39,6 +41,6 @@ export function createScheduler(name: string, config: SchedulerConfig | Record<s
     case 'dpmpp_2m':
       return new DpmSolverPlusPlus2MScheduler(parsed, tables);
     default:
-      throw new InvalidArgumentError('scheduler', `unknown scheduler ${JSON.stringify(name)}; expected one of ${SCHEDULER_NAMES.join(', ')}`);
+      throw new InvalidArgumentError('scheduler', `unknown scheduler ${quoteInput(name)}; expected one of ${SCHEDULER_NAMES.join(', ')}`);
   }
 }

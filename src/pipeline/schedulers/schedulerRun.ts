@@ -18,9 +18,15 @@ export interface SchedulerRun {
   step(modelOutput: Float32Array, t: number, sample: Float32Array, noise?: Float32Array): SchedulerStepResult;
 }
 
+/** Per-request settings of one run: they belong to the run, never to the shared scheduler. */
+export interface RunOptions {
+  /** DDIM's η (0: deterministic); the other schedulers ignore it. */
+  eta?: number;
+}
+
 export interface Scheduler {
   readonly name: SchedulerName;
-  setTimesteps(numInferenceSteps: number, random?: SeededRandom): SchedulerRun;
+  setTimesteps(numInferenceSteps: number, random?: SeededRandom, options?: RunOptions): SchedulerRun;
 }
 
 /** Tracks which step of `timesteps` comes next, and insists the caller follows the order. */
