@@ -23,6 +23,8 @@ export interface EngineOptions {
   batch: BatchLimits;
   admission: AdmissionLimits;
   observer?: BatchObserver;
+  /** Check components against the sha256 in their manifests (default true). */
+  verifyWeights?: boolean;
 }
 
 /** What ListModels reports for one bundle. */
@@ -59,7 +61,7 @@ export class Engine {
     const dirs = await findBundleDirs(options.modelsDir);
     if (dirs.length === 0) throw new BundleError(`no bundles found in ${options.modelsDir} (expected folders with stepframe.json or unet/model.onnx)`);
     const pool = new SessionPool(options.session);
-    const loader = new BundleLoader(pool);
+    const loader = new BundleLoader(pool, { verifyWeights: options.verifyWeights, log: options.session.log });
     const batchers = new Map<OnnxModel, BatchedModel>();
     const runtimes = new Map<string, BundleRuntime>();
     try {

@@ -27,6 +27,8 @@ export interface Config {
   /** Worker-thread executors; 0 picks one per CUDA device when CUDA loads, else one per core. */
   executors: number;
   cudaDeviceIds: number[];
+  /** Check each component's sha256 against its manifest at load. */
+  verifyWeights: boolean;
   drainTimeoutS: number;
   maxReceiveMessageBytes: number;
   maxSendMessageBytes: number;
@@ -39,7 +41,7 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
-type Kind = 'string' | 'int' | 'number' | 'list' | 'intList' | 'enum';
+type Kind = 'string' | 'int' | 'number' | 'list' | 'intList' | 'bool' | 'enum';
 
 interface Option {
   key: keyof Config;
@@ -75,6 +77,7 @@ export const OPTIONS: readonly Option[] = [
   { key: 'executionMode', flag: 'execution-mode', env: 'STEPFRAME_EXECUTION_MODE', kind: 'enum', default: 'workers', values: ['workers', 'main-thread'], help: 'where model calls run: worker-thread executors, or the main thread' },
   { key: 'executors', flag: 'executors', env: 'STEPFRAME_EXECUTORS', kind: 'int', default: 0, min: 0, max: 256, help: 'executor threads, each holding every model (0: one per CUDA device on CUDA, else one per core)' },
   { key: 'cudaDeviceIds', flag: 'cuda-device-ids', env: 'STEPFRAME_CUDA_DEVICE_IDS', kind: 'intList', default: [0], help: 'CUDA devices, one executor each (passed to the provider as deviceId)' },
+  { key: 'verifyWeights', flag: 'verify-weights', env: 'STEPFRAME_VERIFY_WEIGHTS', kind: 'bool', default: true, help: 'check each model file against the sha256 in stepframe.json at load (false: trusted storage)' },
   { key: 'drainTimeoutS', flag: 'drain-timeout-s', env: 'STEPFRAME_DRAIN_TIMEOUT_S', kind: 'number', default: 30, min: 0, max: 86400, help: 'on SIGTERM, how long in-flight work may finish' },
   { key: 'maxReceiveMessageBytes', flag: 'max-receive-message-bytes', env: 'STEPFRAME_MAX_RECEIVE_MESSAGE_BYTES', kind: 'int', default: 16 * 1024 * 1024, min: 1024, max: 2 ** 31 - 1, help: 'largest request (init images included)' },
   { key: 'maxSendMessageBytes', flag: 'max-send-message-bytes', env: 'STEPFRAME_MAX_SEND_MESSAGE_BYTES', kind: 'int', default: 64 * 1024 * 1024, min: 1024, max: 2 ** 31 - 1, help: 'largest response message' },
@@ -102,6 +105,10 @@ function convert(option: Option, raw: string, source: string): Config[keyof Conf
       if (items.length === 0 || items.some((s) => !/^\d+$/.test(s))) throw new ConfigError(`${where}: must be a comma-separated list of non-negative integers, got ${quoteInput(raw)}`);
       return items.map(Number);
     }
+    case 'bool':
+      if (raw === 'true' || raw === '1') return true;
+      if (raw === 'false' || raw === '0') return false;
+      throw new ConfigError(`${where}: must be true or false, got ${quoteInput(raw)}`);
     case 'enum':
       if (!option.values!.includes(raw)) throw new ConfigError(`${where}: must be one of ${option.values!.join(', ')}, got ${quoteInput(raw)}`);
       return raw;

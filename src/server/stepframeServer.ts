@@ -46,6 +46,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     batch: { maxBatch: config.maxBatch, maxQueueDelayMs: config.maxQueueDelayMs },
     admission: { maxActiveSequences: config.maxActiveSequences, maxQueuedSequences: config.maxQueuedSequences },
     observer: telemetry.observeBatch,
+    verifyWeights: config.verifyWeights,
   }).then((loaded) => {
     engine = loaded;
     lifecycle.serve(loaded);

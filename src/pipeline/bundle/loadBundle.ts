@@ -10,6 +10,7 @@ import { type BundleManifest, type ComponentName, optimumBaselineManifest, parse
 import type { OnnxModel } from './onnxModel.js';
 import { type ImagePreprocessConfig, parsePreprocessorConfig } from './preprocessorConfig.js';
 import type { SessionPool } from './sessionPool.js';
+import { verifyComponentHash } from './verifyWeights.js';
 
 export const MANIFEST_FILE = 'stepframe.json';
 
@@ -65,11 +66,21 @@ async function readManifest(dir: string): Promise<BundleManifest> {
   return optimumBaselineManifest(basename(dir), scaling, sampleSize);
 }
 
-/** Loads bundles through one session pool and one tokenizer cache, so shared files load once. */
+export interface BundleLoaderOptions {
+  /** Check each component against the sha256 its manifest records (default true; off for very large exports on trusted storage). */
+  verifyWeights?: boolean;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+/** Loads bundles through one session pool and one tokenizer cache, so shared files load (and are verified) once. */
 export class BundleLoader {
   private readonly tokenizers = new Map<string, Promise<ClipTokenizer>>();
+  private readonly verified = new Map<string, Promise<void>>();
 
-  constructor(private readonly pool: SessionPool) {}
+  constructor(
+    private readonly pool: SessionPool,
+    private readonly options: BundleLoaderOptions = {},
+  ) {}
 
   async load(dir: string): Promise<LoadedBundle> {
     const manifest = await readManifest(dir);
@@ -78,9 +89,13 @@ export class BundleLoader {
       if (!spec) return null;
       const file = resolve(dir, spec.path);
       if (!existsSync(file)) throw new BundleError(`bundle ${manifest.name}: components.${name} points at ${spec.path}, which does not exist`);
+      if (spec.sha256 && this.options.verifyWeights !== false) await this.verify(file, spec.sha256, `bundle ${manifest.name}: components.${name}`);
       return this.pool.load(file, name);
     };
     const needsImage = manifest.fuserKind !== 'baseline';
+    const unhashed = (Object.keys(manifest.components) as ComponentName[]).filter((name) => !manifest.components[name]!.sha256);
+    if (this.options.verifyWeights === false) this.options.log?.('weights not verified (verification is off)', { bundle: manifest.name });
+    else if (unhashed.length > 0) this.options.log?.('weights not verified: the manifest records no sha256', { bundle: manifest.name, components: unhashed });
     const [textEncoder, unet, vaeDecoder, imageEncoder, fuser] = await Promise.all([
       model('text_encoder'),
       model('unet'),
@@ -108,6 +123,16 @@ export class BundleLoader {
     };
     checkAgreement(bundle);
     return bundle;
+  }
+
+  private async verify(file: string, expected: string, where: string): Promise<void> {
+    const key = await realpath(file);
+    let check = this.verified.get(key);
+    if (!check) {
+      check = verifyComponentHash(file, expected, where);
+      this.verified.set(key, check);
+    }
+    return check;
   }
 
   private async tokenizer(dir: string): Promise<ClipTokenizer> {

@@ -103,6 +103,8 @@ export class ExecutorPool {
 
   async dispose(): Promise<void> {
     this.disposed = true;
+    // A load still queued behind a failed one would otherwise start on a thread being ended.
+    await this.loading;
     for (const waiter of this.waiters.splice(0)) waiter.fail(new Error('the executor pool is shut down'));
     const all = this.executors.splice(0);
     this.idle.length = 0;

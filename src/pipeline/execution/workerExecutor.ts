@@ -5,6 +5,8 @@ import type { Executor } from './executor.js';
 import { type ExecutorCommand, type ExecutorReply, type LoadedModelInfo, type ProviderChoice, type SessionThreads, type WireFeed, type WireOutputs, transferList } from './protocol.js';
 
 const WORKER_URL = new URL('./executorWorker.js', import.meta.url);
+/** How long shutdown waits for a command in progress before ending the thread regardless. */
+const DISPOSE_GRACE_MS = 10_000;
 
 type Pending = { resolve: (reply: ExecutorReply & { ok: true }) => void; reject: (error: Error) => void };
 
@@ -17,6 +19,7 @@ export class WorkerExecutor implements Executor {
   private nextCallId = 1;
   private gone: string | null = null;
   private disposing = false;
+  private drained: (() => void) | null = null;
 
   constructor(
     readonly index: number,
@@ -47,9 +50,21 @@ export class WorkerExecutor implements Executor {
     await this.send({ op: 'exit-on-next-run', callId: 0 }, [], 'arming the fault hook');
   }
 
+  /**
+   * Ends the thread once its current command has answered (or after DISPOSE_GRACE_MS): terminating
+   * a worker inside ONNX Runtime's session creation aborts the whole process.
+   */
   async dispose(): Promise<void> {
     if (this.gone) return;
     this.disposing = true;
+    if (this.pending.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => (this.drained = resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, DISPOSE_GRACE_MS))),
+      ]);
+      clearTimeout(timer);
+    }
     await this.worker.terminate();
   }
 
@@ -68,7 +83,10 @@ export class WorkerExecutor implements Executor {
     const pending = this.pending.get(reply.callId);
     if (!pending) return;
     this.pending.delete(reply.callId);
-    if (this.pending.size === 0) this.worker.unref();
+    if (this.pending.size === 0) {
+      this.worker.unref();
+      this.drained?.();
+    }
     if (reply.ok) pending.resolve(reply);
     else pending.reject(new Error(reply.message));
   }

@@ -59,11 +59,46 @@ describe('bundle loading', () => {
   test('a UNet with a wrong tensor name fails to load, naming the file and the tensor', async (t) => {
     const dir = scratchCopy(t);
     renameTensor(join(dir, 'concatenation', 'unet', 'model.onnx'), 'timestep', 'timestap');
-    await assert.rejects(new BundleLoader(new SessionPool(TEST_SESSION_SETTINGS)).load(join(dir, 'concatenation')), (error: unknown) => {
+    // The edit changes the file's sha256, so verification is off to reach the contract check.
+    const logs: string[] = [];
+    const loader = new BundleLoader(pool, { verifyWeights: false, log: (message) => logs.push(message) });
+    await assert.rejects(loader.load(join(dir, 'concatenation')), (error: unknown) => {
       assert.ok(error instanceof BundleError);
       assert.match(error.message, /concatenation\/unet\/model\.onnx: missing input 'timestep'/);
       return true;
     });
+    assert.deepEqual(logs, ['weights not verified (verification is off)']);
+  });
+
+  test('a UNet with flipped weight bytes (same size) is refused, naming the file and both hashes', async (t) => {
+    const dir = scratchCopy(t);
+    const file = join(dir, 'concatenation', 'unet', 'model.onnx');
+    const bytes = readFileSync(file);
+    const at = Math.floor(bytes.length * 0.6);
+    for (let i = at; i < at + 64; i++) bytes[i] ^= 0xff;
+    writeFileSync(file, bytes);
+    const recorded = JSON.parse(readFileSync(join(dir, 'concatenation', 'stepframe.json'), 'utf8')).components.unet.sha256 as string;
+    await assert.rejects(new BundleLoader(pool).load(join(dir, 'concatenation')), (error: unknown) => {
+      assert.ok(error instanceof BundleError);
+      assert.match(error.message, /^bundle concatenation: components\.unet: .*concatenation\/unet\/model\.onnx has sha256 [0-9a-f]{64}, but stepframe\.json records [0-9a-f]{64}/);
+      assert.ok(error.message.includes(recorded));
+      return true;
+    });
+  });
+
+  test('a file ONNX Runtime cannot parse is reported once as that, not as an unavailable provider', async (t) => {
+    const dir = scratchCopy(t);
+    writeFileSync(join(dir, 'baseline', 'unet', 'model.onnx'), Buffer.from('this is not an ONNX graph'));
+    const logs: string[] = [];
+    const settings = { ...TEST_SESSION_SETTINGS, executionProviders: ['cuda', 'cpu'], log: (message: string) => logs.push(message) };
+    const cudaPool = new SessionPool(settings);
+    t.after(() => cudaPool.dispose());
+    await assert.rejects(new BundleLoader(cudaPool, { verifyWeights: false }).load(join(dir, 'baseline')), (error: unknown) => {
+      assert.ok(error instanceof BundleError);
+      assert.match(error.message, /baseline\/unet\/model\.onnx: ONNX Runtime cannot load this model \(cpu: /);
+      return true;
+    });
+    assert.equal(logs.filter((m) => /unavailable/.test(m)).length, logs.filter((m) => /cuda is unavailable; running on cpu/.test(m)).length);
   });
 
   test('a manifest with a bad field fails to load, naming the field', async (t) => {
@@ -84,7 +119,9 @@ describe('bundle loading', () => {
     cpSync(join(REPO_ROOT, 'models', 'shared', 'tokenizer'), join(optimum, 'tokenizer'), { recursive: true });
     writeFileSync(join(optimum, 'unet', 'config.json'), JSON.stringify({ sample_size: 16 }));
     writeFileSync(join(optimum, 'vae_decoder', 'config.json'), JSON.stringify({ scaling_factor: 0.18215 }));
-    const bundle = await new BundleLoader(pool).load(optimum);
+    const logs: { message: string; fields?: Record<string, unknown> }[] = [];
+    const bundle = await new BundleLoader(pool, { log: (message, fields) => logs.push({ message, fields }) }).load(optimum);
+    assert.deepEqual(logs.map((l) => l.message), ['weights not verified: the manifest records no sha256']);
     assert.equal(bundle.manifest.synthesized, true);
     assert.equal(bundle.manifest.fuserKind, 'baseline');
     // SD's VAE downsamples 8x: a 16x16 latent UNet means 128x128 images.

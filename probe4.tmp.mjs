@@ -1,0 +1,10 @@
+import { writeFileSync } from 'node:fs';
+import { ExecutorPool } from './dist/src/pipeline/execution/executorPool.js';
+writeFileSync('/tmp/garbage.onnx', 'this is not an ONNX graph');
+const mk = (p) => new ExecutorPool({ executionProviders: p, intraOpNumThreads: 1, interOpNumThreads: 1, mode: 'workers', executors: 2, cudaDeviceIds: [], log: () => {} });
+const b = mk(['cpu']);
+await b.load('test/fixtures/bundles/shared/text_encoder/model.onnx'); console.log('b loaded');
+const a = mk(['cuda', 'cpu']);
+await a.load(process.argv[2] ?? '/tmp/garbage.onnx').catch((e) => console.log('load failed:', e.message.slice(0, 100)));
+console.log('disposing a'); await a.dispose(); console.log('disposed a');
+await b.load('test/fixtures/bundles/shared/vae_decoder/model.onnx'); console.log('b loaded 2'); await b.dispose(); console.log('done');
