@@ -107,7 +107,7 @@ describe('GenerateSequence over real gRPC', () => {
     ['an empty step', { steps: ['stir', '  '] }, /^steps\[1\]: must not be empty/],
     ['over-long text', { steps: ['a'.repeat(501)] }, /^steps\[0\]: must be at most 500 characters/],
     ['an unknown model', { steps: ['stir'], model: 'sdxl' }, /^model: unknown model "sdxl"; available: /],
-    ['an unknown scheduler', { steps: ['stir'], scheduler: 'pndm' }, /^scheduler: unknown scheduler "pndm"; expected one of ddpm/],
+    ['an unknown scheduler', { steps: ['stir'], scheduler: 'unipc' }, /^scheduler: unknown scheduler "unipc"; expected one of ddpm, ddim, pndm, lms/],
     ['an unsupported size', { steps: ['stir'], width: 512 }, /^width: model attend_to_image generates 64x64; set width to 0 or 64, got 512/],
     ['too many denoising steps', { steps: ['stir'], numInferenceSteps: 5000 }, /^num_inference_steps: must be in \[1, 1000\], got 5000/],
     ['an undecodable init image', { steps: ['stir'], initImage: Buffer.from('not an image') }, /^init_image: cannot be decoded as an image/],

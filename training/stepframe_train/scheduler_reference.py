@@ -108,8 +108,68 @@ def sigmas_for(acp, ts):
     return np.concatenate([s, [0.0]]).astype(np.float32)
 
 
-def run_euler(acp, ts, sample, gen, ancestral):
-    sig = torch.from_numpy(sigmas_for(acp, ts))
+def karras(in_sigmas: np.ndarray, n: int) -> np.ndarray:
+    """_convert_to_karras: rho = 7 between the given levels' last (sigma_min) and first (sigma_max)."""
+    sigma_min, sigma_max = float(in_sigmas[-1]), float(in_sigmas[0])
+    rho = 7.0
+    ramp = np.linspace(0, 1, n)
+    return (sigma_max ** (1 / rho) + ramp * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
+
+
+def sigma_to_t(sigma: float, log_sigmas: np.ndarray) -> float:
+    """_sigma_to_t: the fractional training timestep whose sigma this is, linear in log sigma."""
+    log_sigma = np.log(np.maximum(sigma, 1e-10))
+    dists = log_sigma - log_sigmas[:, np.newaxis]
+    low = np.cumsum((dists >= 0), axis=0).argmax(axis=0).clip(max=log_sigmas.shape[0] - 2)
+    high = low + 1
+    lo, hi = log_sigmas[low], log_sigmas[high]
+    w = np.clip((lo - log_sigma) / (lo - hi), 0, 1)
+    return float(((1 - w) * low + w * high).reshape(-1)[0])
+
+
+def table_sigmas(acp) -> np.ndarray:
+    return np.array(((1 - acp) / acp) ** 0.5)
+
+
+def karras_run(acp, ts):
+    """Euler / LMS with use_karras_sigmas: karras over the run's interpolated levels, timesteps mapped back."""
+    table = table_sigmas(acp)
+    in_sigmas = np.interp(ts, np.arange(0, len(table)), table)
+    sig = karras(in_sigmas, len(ts))
+    new_ts = np.array([sigma_to_t(x, np.log(table)) for x in sig])
+    return new_ts.astype(np.float32), np.concatenate([sig, [0.0]]).astype(np.float32)
+
+
+def lms_coefficient(sig: np.ndarray, order: int, i: int, j: int) -> float:
+    """get_lms_coefficient, integrated exactly: the Lagrange basis polynomial over [sigma_i, sigma_i+1]."""
+    poly = np.poly1d([1.0])
+    for k in range(order):
+        if k != j:
+            poly = poly * np.poly1d([1.0, -float(sig[i - k])]) / (float(sig[i - j]) - float(sig[i - k]))
+    integral = np.polyint(poly)
+    return float(integral(float(sig[i + 1])) - integral(float(sig[i])))
+
+
+def run_lms(sig_np, ts, sample):
+    sig = torch.from_numpy(sig_np)
+    derivatives, steps = [], []
+    for i, t in enumerate(ts):
+        s = sig[i]
+        eps = dummy_model(sample / (s ** 2 + 1) ** 0.5, t)
+        x0 = sample - s * eps
+        derivatives.append((sample - x0) / s)
+        if len(derivatives) > 4:
+            derivatives.pop(0)
+        order = min(i + 1, 4)
+        coeffs = [lms_coefficient(sig_np, order, i, j) for j in range(order)]
+        prev = sample + sum(c * d for c, d in zip(coeffs, reversed(derivatives)))
+        steps.append((prev, None))
+        sample = prev
+    return steps
+
+
+def run_euler(acp, ts, sample, gen, ancestral, sig_np=None):
+    sig = torch.from_numpy(sigmas_for(acp, ts) if sig_np is None else sig_np)
     steps = []
     for i, t in enumerate(ts):
         s = sig[i]
@@ -131,8 +191,16 @@ def run_euler(acp, ts, sample, gen, ancestral):
     return steps
 
 
-def run_dpmpp_2m(acp, ts, sample):
-    sig = torch.from_numpy(sigmas_for(acp, ts)).double()
+def dpm_karras_run(acp, n):
+    """DPMSolverMultistepScheduler with use_karras_sigmas: the whole training range, rounded timesteps, final 0."""
+    table = table_sigmas(acp)
+    sig = karras(np.flip(table).copy(), n)
+    ts = np.array([sigma_to_t(x, np.log(table)) for x in sig]).round().astype(np.int64)
+    return ts, np.concatenate([sig, [0.0]]).astype(np.float32)
+
+
+def run_dpmpp_2m(acp, ts, sample, sig_np=None):
+    sig = torch.from_numpy(sigmas_for(acp, ts) if sig_np is None else sig_np).double()
     alpha = lambda s: 1 / (s ** 2 + 1) ** 0.5  # noqa: E731
     lam = lambda s: torch.log(alpha(s)) - torch.log(s * alpha(s))  # noqa: E731
     prev_x0 = None
@@ -161,32 +229,131 @@ def run_dpmpp_2m(acp, ts, sample):
     return steps
 
 
+def pndm_timesteps(spacing: str, n: int, offset: int, skip_prk: bool) -> tuple[np.ndarray, int]:
+    """PNDMScheduler.set_timesteps: the Runge-Kutta warm-up's timesteps (none with skip_prk_steps), then PLMS's."""
+    if spacing == "linspace":
+        asc = np.linspace(0, T - 1, n).round().astype(np.int64)
+    elif spacing == "leading":
+        asc = (np.arange(0, n) * (T // n)).round().astype(np.int64) + offset
+    else:
+        asc = np.round(np.arange(T, 0, -T / n))[::-1].astype(np.int64) - 1
+    if skip_prk:
+        prk = np.array([], dtype=np.int64)
+        plms = np.concatenate([asc[:-1], asc[-2:-1], asc[-1:]])[::-1].copy()
+    else:
+        prk = np.array(asc[-4:]).repeat(2) + np.tile(np.array([0, T // n // 2]), 4)
+        prk = (prk[:-1].repeat(2)[1:-1])[::-1].copy()
+        plms = asc[:-3][::-1].copy()
+    return np.concatenate([prk, plms]).astype(np.int64), len(prk)
+
+
+def run_pndm(acp, ts, n_prk, sample, n):
+    """PNDMScheduler.step: step_prk for the warm-up, then step_plms, each through _get_prev_sample."""
+    ratio = T // n
+    final = acp[0]  # set_alpha_to_one = False
+
+    def prev_sample(x, t, prev_t, eps):
+        a_t = acp[t]
+        a_prev = acp[prev_t] if prev_t >= 0 else final
+        b_t, b_prev = 1 - a_t, 1 - a_prev
+        coeff = (a_prev / a_t) ** 0.5
+        denom = a_t * b_prev ** 0.5 + (a_t * b_t * a_prev) ** 0.5
+        return coeff * x - (a_prev - a_t) * eps / denom
+
+    ets, counter, cur_sample, cur_out = [], 0, None, 0
+    steps = []
+    for t in ts:
+        t = int(t)
+        out = dummy_model(sample, t)
+        if counter < n_prk:
+            diff = 0 if counter % 2 else ratio // 2
+            prev_t = t - diff
+            t0 = int(ts[counter // 4 * 4])
+            if counter % 4 == 0:
+                cur_out = cur_out + out / 6
+                ets.append(out)
+                cur_sample = sample
+            elif counter % 4 in (1, 2):
+                cur_out = cur_out + out / 3
+            else:
+                out = cur_out + out / 6
+                cur_out = 0
+            base = cur_sample if cur_sample is not None else sample
+            prev = prev_sample(base, t0, prev_t, out)
+        else:
+            prev_t = t - ratio
+            if counter != 1:
+                ets = ets[-3:]
+                ets.append(out)
+            else:
+                prev_t = t
+                t = t + ratio
+            if len(ets) == 1 and counter == 0:
+                cur_sample = sample
+            elif len(ets) == 1 and counter == 1:
+                out = (out + ets[-1]) / 2
+                sample = cur_sample
+                cur_sample = None
+            elif len(ets) == 2:
+                out = (3 * ets[-1] - ets[-2]) / 2
+            elif len(ets) == 3:
+                out = (23 * ets[-1] - 16 * ets[-2] + 5 * ets[-3]) / 12
+            else:
+                out = (55 * ets[-1] - 59 * ets[-2] + 37 * ets[-3] - 9 * ets[-4]) / 24
+            prev = prev_sample(sample, t, prev_t, out)
+        counter += 1
+        steps.append((prev, None))
+        sample = prev
+    return steps
+
+
 def build(n_steps: int = 12) -> dict:
     cfg = SD1_SCHEDULER_CONFIG
     acp = alphas_cumprod(cfg)
     offset = cfg["steps_offset"]
     cases = []
     for spacing in ("leading", "trailing", "linspace"):
-        for name in ("ddpm", "ddim", "ddim_eta", "euler", "euler_ancestral", "dpmpp_2m"):
+        names = ("ddpm", "ddim", "ddim_eta", "pndm", "pndm_prk", "lms", "euler", "euler_ancestral", "dpmpp_2m",
+                 "lms_karras", "euler_karras", "euler_ancestral_karras", "dpmpp_2m_karras")
+        for name in names:
             gen = torch.Generator().manual_seed(1234)
             init = torch.randn(2, 4, 3, 3, generator=gen)
-            if name in ("euler", "euler_ancestral"):
+            overrides = {}
+            base = name.removesuffix("_karras")
+            if name.endswith("_karras"):
+                overrides = {"use_karras_sigmas": True}
+            if name in ("pndm", "pndm_prk"):
+                overrides = {"skip_prk_steps": name == "pndm"}
+                ts, n_prk = pndm_timesteps(spacing, n_steps, offset, name == "pndm")
+                init_sigma, sample = 1.0, init
+                steps = run_pndm(acp, ts, n_prk, sample, n_steps)
+            elif base in ("euler", "euler_ancestral", "lms"):
                 ts = continuous_timesteps(spacing, n_steps, offset)
-                sig_max = float(sigmas_for(acp, ts).max())
+                sig = sigmas_for(acp, ts)
+                if name.endswith("_karras"):
+                    ts, sig = karras_run(acp, ts)
+                sig_max = float(sig.max())
                 init_sigma = sig_max if spacing in ("linspace", "trailing") else (sig_max ** 2 + 1) ** 0.5
                 sample = init * init_sigma
-                steps = run_euler(acp, ts, sample, gen, ancestral=name == "euler_ancestral")
-            elif name == "dpmpp_2m":
-                ts = dpm_timesteps(spacing, n_steps, offset)
+                if base == "lms":
+                    steps = run_lms(sig, ts, sample)
+                else:
+                    steps = run_euler(acp, ts, sample, gen, ancestral=base == "euler_ancestral", sig_np=sig)
+            elif base == "dpmpp_2m":
+                if name.endswith("_karras"):
+                    ts, sig = dpm_karras_run(acp, n_steps)
+                else:
+                    ts, sig = dpm_timesteps(spacing, n_steps, offset), None
                 init_sigma, sample = 1.0, init
-                steps = run_dpmpp_2m(acp, ts, sample)
+                steps = run_dpmpp_2m(acp, ts, sample, sig)
             else:
                 ts = discrete_timesteps(spacing, n_steps, offset)
                 init_sigma, sample = 1.0, init
                 steps = run_ddpm(acp, ts, sample, gen) if name == "ddpm" else run_ddim(acp, ts, sample, gen, 0.5 if name == "ddim_eta" else 0.0, n_steps)
             cases.append(
                 {
-                    "scheduler": "ddim" if name == "ddim_eta" else name,
+                    "scheduler": {"ddim_eta": "ddim", "pndm_prk": "pndm"}.get(name, base),
+                    "config": overrides,
                     "eta": 0.5 if name == "ddim_eta" else 0.0,
                     "spacing": spacing,
                     "num_inference_steps": n_steps,

@@ -2,7 +2,7 @@ import type { SeededRandom } from '../random.js';
 import type { NoiseTables } from './noiseTables.js';
 import type { SchedulerConfig } from './schedulerConfig.js';
 import { type Scheduler, type SchedulerRun, StepCursor } from './schedulerRun.js';
-import { runSigmas } from './sigmaSchedule.js';
+import { karrasSigmas, runSigmas, sigmaToTimestep } from './sigmaSchedule.js';
 import { dpmTimesteps } from './timesteps.js';
 
 /**
@@ -23,9 +23,9 @@ export class DpmSolverPlusPlus2MScheduler implements Scheduler {
 
   setTimesteps(numInferenceSteps: number, _random?: SeededRandom): SchedulerRun {
     const { config, tables } = this;
-    const timesteps = dpmTimesteps(config, numInferenceSteps);
-    const sigmas = runSigmas(tables, timesteps);
-    if (config.finalSigmasType === 'sigma_min') sigmas[timesteps.length] = tables.sigmas[0];
+    const { timesteps, sigmas } = config.useKarrasSigmas ? karrasRun(tables, numInferenceSteps) : { timesteps: dpmTimesteps(config, numInferenceSteps), sigmas: null };
+    const runSigmasTable = sigmas ?? runSigmas(tables, timesteps);
+    if (config.finalSigmasType === 'sigma_min') runSigmasTable[timesteps.length] = tables.sigmas[0];
     const cursor = new StepCursor(timesteps);
     const alphaOf = (sigma: number) => 1 / Math.sqrt(sigma * sigma + 1);
     const lambdaOf = (sigma: number) => Math.log(alphaOf(sigma)) - Math.log(sigma * alphaOf(sigma));
@@ -36,14 +36,14 @@ export class DpmSolverPlusPlus2MScheduler implements Scheduler {
       scaleModelInput: (sample) => sample,
       step(modelOutput, t, sample) {
         const i = cursor.advance(t);
-        const sigmaS = sigmas[i];
+        const sigmaS = runSigmasTable[i];
         const alphaS = alphaOf(sigmaS);
         const sigmaSt = sigmaS * alphaS;
         const x0 = new Float64Array(sample.length);
         for (let k = 0; k < sample.length; k++) {
           x0[k] = config.predictionType === 'epsilon' ? (sample[k] - sigmaSt * modelOutput[k]) / alphaS : alphaS * sample[k] - sigmaSt * modelOutput[k];
         }
-        const sigmaNext = sigmas[i + 1];
+        const sigmaNext = runSigmasTable[i + 1];
         const prevSample = new Float32Array(sample.length);
         const last = i === timesteps.length - 1;
         const firstOrder = previousX0 === null || (last && (config.finalSigmasType === 'zero' || timesteps.length < 15));
@@ -59,7 +59,7 @@ export class DpmSolverPlusPlus2MScheduler implements Scheduler {
           if (firstOrder) {
             for (let k = 0; k < sample.length; k++) prevSample[k] = ratio * sample[k] - coeff * x0[k];
           } else {
-            const hPrev = lambdaOf(sigmaS) - lambdaOf(sigmas[i - 1]);
+            const hPrev = lambdaOf(sigmaS) - lambdaOf(runSigmasTable[i - 1]);
             const r0 = hPrev / h;
             for (let k = 0; k < sample.length; k++) {
               const d1 = (x0[k] - previousX0![k]) / r0;
@@ -72,4 +72,14 @@ export class DpmSolverPlusPlus2MScheduler implements Scheduler {
       },
     };
   }
+}
+
+/**
+ * With use_karras_sigmas, DPM-Solver++ spans the whole training range (σ_min to σ_max of the table),
+ * and its integer timesteps are the rounded inverse of those levels; the final level stays 0.
+ */
+function karrasRun(tables: NoiseTables, steps: number): { timesteps: number[]; sigmas: Float64Array } {
+  const trained = tables.sigmas;
+  const karras = karrasSigmas(trained[0], trained[trained.length - 1], steps);
+  return { timesteps: karras.map((s) => Math.round(sigmaToTimestep(s, trained))), sigmas: Float64Array.from([...karras, 0]) };
 }

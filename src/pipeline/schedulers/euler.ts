@@ -2,7 +2,7 @@ import type { SeededRandom } from '../random.js';
 import type { NoiseTables } from './noiseTables.js';
 import type { SchedulerConfig } from './schedulerConfig.js';
 import { type Scheduler, type SchedulerRun, StepCursor } from './schedulerRun.js';
-import { eulerInitNoiseSigma, runSigmas, scaleBySigma, sigmaPredictOriginal } from './sigmaSchedule.js';
+import { eulerInitNoiseSigma, scaleBySigma, sigmaPredictOriginal, sigmaRun } from './sigmaSchedule.js';
 import { continuousTimesteps } from './timesteps.js';
 
 /** Euler's method on the probability-flow ODE (Karras et al. 2022, Alg. 2 with S_churn = 0): x ← x + (x − x̂₀)/σ · (σ' − σ). */
@@ -16,8 +16,7 @@ export class EulerScheduler implements Scheduler {
 
   setTimesteps(numInferenceSteps: number, _random?: SeededRandom): SchedulerRun {
     const { config } = this;
-    const timesteps = continuousTimesteps(config, numInferenceSteps);
-    const sigmas = runSigmas(this.tables, timesteps);
+    const { timesteps, sigmas } = sigmaRun(config, this.tables, continuousTimesteps(config, numInferenceSteps));
     const cursor = new StepCursor(timesteps);
     return {
       timesteps,

@@ -2,7 +2,7 @@ import type { SeededRandom } from '../random.js';
 import type { NoiseTables } from './noiseTables.js';
 import type { SchedulerConfig } from './schedulerConfig.js';
 import { type Scheduler, type SchedulerRun, StepCursor, drawNoise } from './schedulerRun.js';
-import { eulerInitNoiseSigma, runSigmas, scaleBySigma, sigmaPredictOriginal } from './sigmaSchedule.js';
+import { eulerInitNoiseSigma, scaleBySigma, sigmaPredictOriginal, sigmaRun } from './sigmaSchedule.js';
 import { continuousTimesteps } from './timesteps.js';
 
 /**
@@ -19,8 +19,7 @@ export class EulerAncestralScheduler implements Scheduler {
 
   setTimesteps(numInferenceSteps: number, random?: SeededRandom): SchedulerRun {
     const { config } = this;
-    const timesteps = continuousTimesteps(config, numInferenceSteps);
-    const sigmas = runSigmas(this.tables, timesteps);
+    const { timesteps, sigmas } = sigmaRun(config, this.tables, continuousTimesteps(config, numInferenceSteps));
     const cursor = new StepCursor(timesteps);
     return {
       timesteps,

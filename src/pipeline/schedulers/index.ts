@@ -5,6 +5,8 @@ import { DpmSolverPlusPlus2MScheduler } from './dpmSolverPlusPlus2M.js';
 import { EulerScheduler } from './euler.js';
 import { EulerAncestralScheduler } from './eulerAncestral.js';
 import { buildNoiseTables } from './noiseTables.js';
+import { LmsScheduler } from './lms.js';
+import { PndmScheduler } from './pndm.js';
 import { type SchedulerConfig, parseSchedulerConfig } from './schedulerConfig.js';
 import type { Scheduler, SchedulerName } from './schedulerRun.js';
 import { quoteInput } from '../quoteInput.js';
@@ -12,7 +14,7 @@ import { quoteInput } from '../quoteInput.js';
 export type { RunOptions, Scheduler, SchedulerName, SchedulerRun, SchedulerStepResult } from './schedulerRun.js';
 export { parseSchedulerConfig, type SchedulerConfig } from './schedulerConfig.js';
 
-export const SCHEDULER_NAMES: readonly SchedulerName[] = ['ddpm', 'ddim', 'euler', 'euler_ancestral', 'dpmpp_2m'];
+export const SCHEDULER_NAMES: readonly SchedulerName[] = ['ddpm', 'ddim', 'pndm', 'lms', 'euler', 'euler_ancestral', 'dpmpp_2m'];
 
 export function isSchedulerName(name: string): name is SchedulerName {
   return (SCHEDULER_NAMES as readonly string[]).includes(name);
@@ -34,6 +36,10 @@ export function createScheduler(name: string, config: SchedulerConfig | Record<s
       if (!Number.isFinite(eta) || eta < 0 || eta > 1) throw new InvalidArgumentError('eta', `must be in [0, 1], got ${eta}`);
       return new DdimScheduler(parsed, tables, eta);
     }
+    case 'pndm':
+      return new PndmScheduler(parsed, tables);
+    case 'lms':
+      return new LmsScheduler(parsed, tables);
     case 'euler':
       return new EulerScheduler(parsed, tables);
     case 'euler_ancestral':

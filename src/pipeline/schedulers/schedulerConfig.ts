@@ -18,6 +18,12 @@ export interface SchedulerConfig {
   clipSampleRange: number;
   /** DPM-Solver++: 'zero' (diffusers' default) ends at sigma 0, 'sigma_min' at the smallest training sigma. */
   finalSigmasType: 'zero' | 'sigma_min';
+  /** PNDM: start with linear multistep at once, without the Runge-Kutta warm-up (SD 1.x ships true). */
+  skipPrkSteps: boolean;
+  /** Euler, Euler ancestral, DPM++ 2M and LMS: Karras et al.'s noise levels instead of the training ones. */
+  useKarrasSigmas: boolean;
+  /** diffusers' class that wrote the file; a bundle without stepframe.json defaults to its scheduler. */
+  className: string | null;
 }
 
 type Raw = Record<string, unknown>;
@@ -50,5 +56,8 @@ export function parseSchedulerConfig(raw: unknown): SchedulerConfig {
     clipSample: pick(r, 'clip_sample', true, (v) => typeof v === 'boolean', 'a boolean'),
     clipSampleRange: pick(r, 'clip_sample_range', 1, isNum, 'a number'),
     finalSigmasType: pick(r, 'final_sigmas_type', 'zero', oneOf('zero', 'sigma_min'), 'zero or sigma_min'),
+    skipPrkSteps: pick(r, 'skip_prk_steps', false, (v) => typeof v === 'boolean', 'a boolean'),
+    useKarrasSigmas: pick(r, 'use_karras_sigmas', false, (v) => typeof v === 'boolean', 'a boolean'),
+    className: pick(r, '_class_name', null, (v) => typeof v === 'string', 'a string'),
   };
 }

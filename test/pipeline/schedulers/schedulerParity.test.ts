@@ -8,6 +8,8 @@ import { REPO_ROOT } from '../../helpers/paths.js';
 
 interface Case {
   scheduler: string;
+  /** scheduler_config.json keys this case sets over the shared config (PNDM's skip_prk_steps). */
+  config?: Record<string, unknown>;
   eta: number;
   spacing: string;
   num_inference_steps: number;
@@ -37,8 +39,9 @@ function relativeError(actual: Float32Array, expected: number[]): number {
 
 describe('schedulers match diffusers over a full loop (relative error <= 1e-4)', () => {
   for (const c of fixture.cases) {
-    test(`${c.scheduler}${c.eta ? ` eta=${c.eta}` : ''}, ${c.spacing} spacing, ${c.num_inference_steps} steps`, () => {
-      const config = { ...fixture.config, timestep_spacing: c.spacing };
+    const variant = [c.eta ? ` eta=${c.eta}` : '', ...Object.entries(c.config ?? {}).map(([k, v]) => ` ${k}=${v}`)].join('');
+    test(`${c.scheduler}${variant}, ${c.spacing} spacing, ${c.num_inference_steps} steps`, () => {
+      const config = { ...fixture.config, ...c.config, timestep_spacing: c.spacing };
       const run = createScheduler(c.scheduler, config, { eta: c.eta }).setTimesteps(c.num_inference_steps);
       assert.equal(run.timesteps.length, c.timesteps.length);
       // diffusers keeps Euler's linspace timesteps in float32; integer ones must match exactly.
@@ -56,7 +59,7 @@ describe('schedulers match diffusers over a full loop (relative error <= 1e-4)',
   }
 
   test('an unknown scheduler name fails with the allowed names', () => {
-    assert.throws(() => createScheduler('pndm', fixture.config), /scheduler: unknown scheduler "pndm"; expected one of ddpm, ddim/);
+    assert.throws(() => createScheduler('unipc', fixture.config), /scheduler: unknown scheduler "unipc"; expected one of ddpm, ddim, pndm/);
   });
 
   test('steps out of order fail instead of silently corrupting the run', () => {

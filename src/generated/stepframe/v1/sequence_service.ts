@@ -111,7 +111,7 @@ export interface GenerateSequenceRequest {
     | number
     | undefined;
   /**
-   * Sampler: ddpm (the paper's), ddim, euler, euler_ancestral or dpmpp_2m. Empty: the model's
+   * Sampler: ddpm (the paper's), ddim, pndm, lms, euler, euler_ancestral or dpmpp_2m. Empty: the model's
    * default.
    */
   scheduler: string;
