@@ -23,6 +23,8 @@ export class BundleRuntime {
   /** The UNet takes one scalar timestep per call, so only rows at the same timestep can share it. */
   readonly scalarTimestep: boolean;
   readonly timestepType: 'int64' | 'float32';
+  /** The image encoder's pooled embedding: pooler_output, or a projection model's image_embeds. */
+  readonly pooledImageOutput: 'pooler_output' | 'image_embeds';
   private readonly schedulers = new Map<string, Scheduler>();
   private zeroImage: ImageEmbedding | null = null;
 
@@ -47,7 +49,8 @@ export class BundleRuntime {
     this.textEncoder = batcher(bundle.textEncoder, ['last_hidden_state', 'pooler_output']);
     this.unet = batcher(bundle.unet, ['out_sample'], this.scalarTimestep ? ['timestep'] : []);
     this.vaeDecoder = batcher(bundle.vaeDecoder, ['sample']);
-    this.imageEncoder = bundle.imageEncoder ? batcher(bundle.imageEncoder, ['last_hidden_state', 'pooler_output']) : null;
+    this.pooledImageOutput = bundle.imageEncoder?.hasOutput('pooler_output') === false ? 'image_embeds' : 'pooler_output';
+    this.imageEncoder = bundle.imageEncoder ? batcher(bundle.imageEncoder, ['last_hidden_state', this.pooledImageOutput]) : null;
     this.fuser = bundle.fuser ? batcher(bundle.fuser, ['encoder_hidden_states']) : null;
   }
 
@@ -79,7 +82,7 @@ export class BundleRuntime {
         rows: 1,
       });
       const zeros = (t: Tensor): Tensor => ({ data: new Float32Array(t.data.length), dims: t.dims });
-      this.zeroImage = { hidden: zeros(out.last_hidden_state), pooled: zeros(out.pooler_output) };
+      this.zeroImage = { hidden: zeros(out.last_hidden_state), pooled: zeros(out[this.pooledImageOutput]) };
     }
     if (!this.zeroImage) throw new Error(`bundle ${this.name} has no image encoder`);
     return this.zeroImage;

@@ -38,6 +38,9 @@ export interface ModelInfo {
   schedulers: readonly string[];
   provider: string;
   isDefault: boolean;
+  /** '' for bundles without an image encoder. */
+  pooledImageOutput: '' | 'pooler_output' | 'image_embeds';
+  timestepInput: 'per_row' | 'scalar';
 }
 
 export interface EngineStats {
@@ -61,7 +64,7 @@ export class Engine {
     const dirs = await findBundleDirs(options.modelsDir);
     if (dirs.length === 0) throw new BundleError(`no bundles found in ${options.modelsDir} (expected folders with stepframe.json or unet/model.onnx)`);
     const pool = new SessionPool(options.session);
-    const loader = new BundleLoader(pool, { verifyWeights: options.verifyWeights, log: options.session.log });
+    const loader = new BundleLoader(pool, { verifyWeights: options.verifyWeights, log: options.session.log, warn: options.session.warn });
     const batchers = new Map<OnnxModel, BatchedModel>();
     const runtimes = new Map<string, BundleRuntime>();
     try {
@@ -111,6 +114,8 @@ export class Engine {
       schedulers: SCHEDULER_NAMES,
       provider: r.bundle.unet.provider,
       isDefault: m.name === this.defaultModel,
+      pooledImageOutput: r.imageEncoder ? r.pooledImageOutput : '',
+      timestepInput: r.scalarTimestep ? 'scalar' : 'per_row',
     };
   }
 

@@ -105,7 +105,7 @@ async function encodePreviousImage(runtime: BundleRuntime, previous: RgbImage | 
     signal: hooks.signal,
     trace: hooks.trace,
   });
-  return { hidden: out.last_hidden_state, pooled: out.pooler_output };
+  return { hidden: out.last_hidden_state, pooled: out[runtime.pooledImageOutput] };
 }
 
 /**

@@ -25,10 +25,22 @@ function bytesToUnicode(): string[] {
   return table;
 }
 
-/** CLIP's byte-level BPE tokenizer, reading Hugging Face's `vocab.json` and `merges.txt`. */
+/** Special tokens and length from a Hugging Face tokenizer folder's JSON files; SD 1.x's when absent. */
+interface SpecialTokens {
+  padToken: string;
+  maxLength: number;
+}
+
+/**
+ * CLIP's byte-level BPE tokenizer, reading Hugging Face's `vocab.json` and `merges.txt`, and the pad
+ * token and length from `special_tokens_map.json` / `tokenizer_config.json`: SD 1.x pads with
+ * <|endoftext|>, SD 2.x with "!" (id 0), and the text encoder was trained on what its tokenizer padded with.
+ */
 export class ClipTokenizer {
   readonly bosId: number;
   readonly eosId: number;
+  readonly padId: number;
+  readonly maxLength: number;
   private readonly byteChars = bytesToUnicode();
   private readonly encoder = new TextEncoder();
   private readonly cache = new Map<string, number[]>();
@@ -36,9 +48,12 @@ export class ClipTokenizer {
   private constructor(
     private readonly vocab: ReadonlyMap<string, number>,
     private readonly ranks: ReadonlyMap<string, number>,
+    special: SpecialTokens = { padToken: EOS, maxLength: CLIP_MAX_LENGTH },
   ) {
     this.bosId = this.idOf(BOS);
     this.eosId = this.idOf(EOS);
+    this.padId = this.idOf(special.padToken);
+    this.maxLength = special.maxLength;
   }
 
   static async load(dir: string): Promise<ClipTokenizer> {
@@ -60,7 +75,7 @@ export class ClipTokenizer {
     for (let i = lines[0]?.startsWith('#') ? 1 : 0, rank = 0; i < lines.length; i++) {
       if (lines[i].trim()) ranks.set(lines[i].trimEnd(), rank++);
     }
-    return new ClipTokenizer(new Map(Object.entries(vocabJson)), ranks);
+    return new ClipTokenizer(new Map(Object.entries(vocabJson)), ranks, await readSpecialTokens(dir));
   }
 
   /** BOS, the BPE ids of the cleaned text, EOS; at most 77 ids (EOS kept); not padded. */
@@ -69,15 +84,15 @@ export class ClipTokenizer {
     for (const match of cleanText(text).matchAll(PRE_TOKEN)) {
       const word = Array.from(this.encoder.encode(match[0]), (b) => this.byteChars[b]).join('');
       ids.push(...this.bpe(word));
-      if (ids.length >= CLIP_MAX_LENGTH - 2) break;
+      if (ids.length >= this.maxLength - 2) break;
     }
-    return [this.bosId, ...ids.slice(0, CLIP_MAX_LENGTH - 2), this.eosId];
+    return [this.bosId, ...ids.slice(0, this.maxLength - 2), this.eosId];
   }
 
-  /** `encode`, then padded with EOS to 77 ids as SD 1.x's tokenizer does. */
+  /** `encode`, then padded to `maxLength` (77) with the pad token: EOS for SD 1.x, "!" for SD 2.x. */
   encodePadded(text: string): number[] {
     const ids = this.encode(text);
-    while (ids.length < CLIP_MAX_LENGTH) ids.push(this.eosId);
+    while (ids.length < this.maxLength) ids.push(this.padId);
     return ids;
   }
 
@@ -123,4 +138,29 @@ export class ClipTokenizer {
     if (this.cache.size < 50_000) this.cache.set(word, ids);
     return ids;
   }
+}
+
+/** The pad token and length a tokenizer folder declares; a missing file or key keeps SD 1.x's. */
+async function readSpecialTokens(dir: string): Promise<SpecialTokens> {
+  const read = async (name: string): Promise<Record<string, unknown>> => {
+    let text: string;
+    try {
+      text = await readFile(join(dir, name), 'utf8');
+    } catch {
+      return {};
+    }
+    try {
+      return JSON.parse(text) as Record<string, unknown>;
+    } catch (error) {
+      throw new BundleError(`tokenizer in ${dir}: ${name} is not valid JSON (${(error as Error).message})`, { cause: error });
+    }
+  };
+  const config = await read('tokenizer_config.json');
+  const map = await read('special_tokens_map.json');
+  const content = (v: unknown) => (typeof v === 'string' ? v : typeof v === 'object' && v !== null && typeof (v as { content?: unknown }).content === 'string' ? (v as { content: string }).content : undefined);
+  const padToken = content(map.pad_token) ?? content(config.pad_token) ?? EOS;
+  // Hugging Face writes a huge sentinel when no length was set; CLIP's text encoders take 77.
+  const declared = config.model_max_length;
+  const maxLength = typeof declared === 'number' && Number.isInteger(declared) && declared >= 2 && declared <= 1024 ? declared : CLIP_MAX_LENGTH;
+  return { padToken, maxLength };
 }

@@ -23,6 +23,8 @@ export function listModelsHandler(lifecycle: Lifecycle, telemetry: Telemetry) {
         },
         schedulers: [...m.schedulers],
         executionProvider: m.provider,
+        pooledImageOutput: m.pooledImageOutput,
+        timestepInput: m.timestepInput,
       }));
       telemetry.countRequest('ListModels', 'OK');
       callback(null, { models, defaultModel: engine.defaultModel });

@@ -22,7 +22,10 @@ export const CONTRACTS: Record<ComponentName, ModelContract> = {
     inputs: [{ name: 'pixel_values', dtypes: f32, ranks: [4] }],
     outputs: [
       { name: 'last_hidden_state', dtypes: f32, ranks: [3] },
-      { name: 'pooler_output', dtypes: f32, ranks: [2] },
+      // CLIPVisionModel exports pooler_output; CLIPVisionModelWithProjection exports image_embeds
+      // (the projected pooled embedding) instead. One of the two is required (checkAgreement).
+      { name: 'pooler_output', dtypes: f32, ranks: [2], optional: true },
+      { name: 'image_embeds', dtypes: f32, ranks: [2], optional: true },
     ],
   },
   fuser: {

@@ -4,6 +4,7 @@ import { basename, join, resolve } from 'node:path';
 
 import { BundleError } from '../errors.js';
 import { type SchedulerConfig, parseSchedulerConfig } from '../schedulers/index.js';
+import { schedulerForConfig } from '../schedulers/schedulerClass.js';
 import { ClipTokenizer } from '../tokenizer.js';
 import { FUSER_INPUTS } from './contracts.js';
 import { type BundleManifest, type ComponentName, optimumBaselineManifest, parseManifest } from './manifest.js';
@@ -58,18 +59,28 @@ export async function findBundleDirs(modelsDir: string): Promise<string[]> {
 async function readManifest(dir: string): Promise<BundleManifest> {
   const manifestFile = join(dir, MANIFEST_FILE);
   if (existsSync(manifestFile)) return parseManifest(await readJson(manifestFile), manifestFile);
-  // A plain Optimum export: read the VAE's scaling factor and the UNet's sample size where diffusers wrote them.
-  const vaeConfig = join(dir, 'vae_decoder', 'config.json');
-  const unetConfig = join(dir, 'unet', 'config.json');
-  const scaling = existsSync(vaeConfig) ? ((await readJson(vaeConfig)) as { scaling_factor?: number }).scaling_factor : undefined;
-  const sampleSize = existsSync(unetConfig) ? ((await readJson(unetConfig)) as { sample_size?: number }).sample_size : undefined;
-  return optimumBaselineManifest(basename(dir), scaling, sampleSize);
+  // A plain Optimum export: the latent space and scheduler as diffusers' configs describe them.
+  const optional = async (...parts: string[]) => (existsSync(join(dir, ...parts)) ? ((await readJson(join(dir, ...parts))) as Record<string, unknown>) : {});
+  const vae = await optional('vae_decoder', 'config.json');
+  const unet = await optional('unet', 'config.json');
+  const schedulerFile = join('scheduler', 'scheduler_config.json');
+  const scheduler = schedulerForConfig(await optional(schedulerFile), schedulerFile);
+  const number = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined);
+  return optimumBaselineManifest(basename(dir), {
+    sampleSize: number(unet.sample_size),
+    latentChannels: number(vae.latent_channels),
+    scalingFactor: number(vae.scaling_factor),
+    vaeBlocks: Array.isArray(vae.block_out_channels) && vae.block_out_channels.length > 0 ? vae.block_out_channels.length : undefined,
+    scheduler: scheduler ?? undefined,
+  });
 }
 
 export interface BundleLoaderOptions {
   /** Check each component against the sha256 its manifest records (default true; off for very large exports on trusted storage). */
   verifyWeights?: boolean;
   log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** Conditions that cost throughput or quality but still serve (a scalar-timestep UNet); defaults to `log`. */
+  warn?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
 /** Loads bundles through one session pool and one tokenizer cache, so shared files load (and are verified) once. */
@@ -107,7 +118,7 @@ export class BundleLoader {
       dir,
       manifest,
       tokenizer: await this.tokenizer(resolve(dir, manifest.tokenizerPath)),
-      schedulerConfig: parseSchedulerConfig(await readJson(resolve(dir, manifest.schedulerConfigPath))),
+      schedulerConfig: await readSchedulerConfig(resolve(dir, manifest.schedulerConfigPath), manifest.schedulerConfigPath),
       imagePreprocess:
         needsImage && manifest.featureExtractorPath
           ? parsePreprocessorConfig(
@@ -122,6 +133,12 @@ export class BundleLoader {
       fuser,
     };
     checkAgreement(bundle);
+    if (bundle.unet.inputRank('timestep') === 0) {
+      (this.options.warn ?? this.options.log)?.(
+        'the UNet takes one scalar timestep per call: concurrent sequences share its calls only at equal timesteps (about 2 rows a call instead of up to --max-batch); convert it with `python3 -m stepframe_train.onnx_tools.timestep_per_row unet/model.onnx unet/model.onnx` (docs/model-bundle.md)',
+        { bundle: manifest.name, file: bundle.unet.file },
+      );
+    }
     return bundle;
   }
 
@@ -146,13 +163,28 @@ export class BundleLoader {
   }
 }
 
+async function readSchedulerConfig(file: string, relative: string): Promise<SchedulerConfig> {
+  const raw = await readJson(file);
+  if (typeof raw === 'object' && raw !== null) schedulerForConfig(raw as Record<string, unknown>, relative);
+  return parseSchedulerConfig(raw);
+}
+
 /** Cross-model checks: the manifest's sizes agree with what the graphs declare. */
 function checkAgreement(b: LoadedBundle): void {
   const m = b.manifest;
   const where = `bundle ${m.name}`;
   const channels = b.unet.inputDim('sample', 1);
+  if (channels === 9 && m.latentChannels === 4) {
+    throw new BundleError(
+      `${where}: unet/model.onnx takes 9 input channels: an inpainting UNet (latents, mask and masked-image latents); stepframe generates each frame from text and the previous frame and feeds no mask. Serve a text-to-image UNet (4 channels)`,
+    );
+  }
   if (channels !== undefined && channels !== m.latentChannels) {
-    throw new BundleError(`${where}: unet/model.onnx input 'sample' has ${channels} channels, stepframe.json latent.channels says ${m.latentChannels}`);
+    const source = m.synthesized ? 'vae_decoder/config.json latent_channels (4 when absent)' : 'stepframe.json latent.channels';
+    throw new BundleError(`${where}: unet/model.onnx input 'sample' has ${channels} channels, ${source} says ${m.latentChannels}`);
+  }
+  if (b.imageEncoder && !b.imageEncoder.hasOutput('pooler_output') && !b.imageEncoder.hasOutput('image_embeds')) {
+    throw new BundleError(`${where}: the image encoder has neither pooler_output (CLIPVisionModel) nor image_embeds (CLIPVisionModelWithProjection)`);
   }
   const latent = m.height / m.latentDownscale;
   const height = b.unet.inputDim('sample', 2);

@@ -65,6 +65,7 @@ function field<T>(file: string, obj: Json, path: string, check: (v: unknown) => 
 
 const isPositiveInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0;
 const isPositive = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0;
+const isNonNegative = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
 const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
 const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -117,7 +118,8 @@ export function parseManifest(raw: unknown, file = 'stepframe.json'): BundleMani
     defaults: {
       scheduler: field(file, raw, 'defaults.scheduler', isString, 'a scheduler name'),
       numInferenceSteps: field(file, raw, 'defaults.num_inference_steps', isPositiveInt, 'a positive integer'),
-      guidanceScale: field(file, raw, 'defaults.guidance_scale', isPositive, 'a positive number'),
+      // 0 (or 1) turns classifier-free guidance off: what distilled one-to-four-step models want.
+      guidanceScale: field(file, raw, 'defaults.guidance_scale', isNonNegative, 'a number >= 0'),
       imageGuidanceScale: field(file, raw, 'defaults.image_guidance_scale', isPositive, 'a positive number'),
     },
     provenance: isObject(raw.provenance) ? raw.provenance : {},
@@ -132,20 +134,33 @@ function checkConditioning(file: string, raw: Json): void {
   field(file, raw, 'conditioning.unconditional.image.kind', isZerosKind, '"zeros"');
 }
 
+/** What diffusers' component configs (unet/config.json, vae_decoder/config.json) say about the latent space. */
+export interface DiffusersConfigs {
+  sampleSize?: number;
+  latentChannels?: number;
+  scalingFactor?: number;
+  /** One entry per VAE block: the VAE downsamples 2^(blocks − 1) times (8 for SD's four blocks). */
+  vaeBlocks?: number;
+  /** The scheduler scheduler_config.json's `_class_name` names, as a stepframe scheduler name. */
+  scheduler?: string;
+}
+
 /**
- * A plain Optimum SD 1.x export (no stepframe.json) read as the paper's baseline: text-only
- * conditioning, SD's 8x VAE with 4 latent channels, and the VAE's own scaling factor.
+ * A plain Optimum SD export (no stepframe.json) read as the paper's baseline: text-only
+ * conditioning, and the latent space and scheduler its diffusers configs describe (SD 1.x's
+ * defaults where a config is missing: 8x VAE, 4 latent channels, 0.18215, DDPM sampling).
  */
-export function optimumBaselineManifest(name: string, vaeScalingFactor: number | undefined, sampleSize: number | undefined): BundleManifest {
-  const latentSize = sampleSize ?? 64;
+export function optimumBaselineManifest(name: string, configs: DiffusersConfigs = {}): BundleManifest {
+  const latentSize = configs.sampleSize ?? 64;
+  const downscale = 2 ** ((configs.vaeBlocks ?? 4) - 1);
   return {
     name,
     fuserKind: 'baseline',
-    height: latentSize * 8,
-    width: latentSize * 8,
-    latentChannels: 4,
-    latentDownscale: 8,
-    scalingFactor: vaeScalingFactor ?? 0.18215,
+    height: latentSize * downscale,
+    width: latentSize * downscale,
+    latentChannels: configs.latentChannels ?? 4,
+    latentDownscale: downscale,
+    scalingFactor: configs.scalingFactor ?? 0.18215,
     components: {
       text_encoder: { path: 'text_encoder/model.onnx' },
       unet: { path: 'unet/model.onnx' },
@@ -155,7 +170,7 @@ export function optimumBaselineManifest(name: string, vaeScalingFactor: number |
     featureExtractorPath: null,
     schedulerConfigPath: 'scheduler/scheduler_config.json',
     imageGuidance: false,
-    defaults: { scheduler: 'ddpm', numInferenceSteps: 50, guidanceScale: 7.5, imageGuidanceScale: 1 },
+    defaults: { scheduler: configs.scheduler ?? 'ddpm', numInferenceSteps: 50, guidanceScale: 7.5, imageGuidanceScale: 1 },
     provenance: { source: 'optimum export (no stepframe.json)' },
     synthesized: true,
   };

@@ -253,6 +253,16 @@ export interface ModelInfo {
   schedulers: string[];
   /** The ONNX Runtime execution provider running the UNet (cuda or cpu). */
   executionProvider: string;
+  /**
+   * Which image-encoder output serves as the pooled image embedding: pooler_output
+   * (CLIPVisionModel) or image_embeds (CLIPVisionModelWithProjection). Empty for text-only models.
+   */
+  pooledImageOutput: string;
+  /**
+   * How the UNet takes its timestep: "per_row" ([batch]: concurrent sequences share calls) or
+   * "scalar" (one per call, as Optimum >= 1.24 exports; see docs/model-bundle.md to convert it).
+   */
+  timestepInput: string;
 }
 
 /** ModelDefaults are a bundle's defaults. */
@@ -1577,6 +1587,8 @@ function createBaseModelInfo(): ModelInfo {
     defaults: undefined,
     schedulers: [],
     executionProvider: "",
+    pooledImageOutput: "",
+    timestepInput: "",
   };
 }
 
@@ -1605,6 +1617,12 @@ export const ModelInfo: MessageFns<ModelInfo> = {
     }
     if (message.executionProvider !== "") {
       writer.uint32(66).string(message.executionProvider);
+    }
+    if (message.pooledImageOutput !== "") {
+      writer.uint32(74).string(message.pooledImageOutput);
+    }
+    if (message.timestepInput !== "") {
+      writer.uint32(82).string(message.timestepInput);
     }
     return writer;
   },
@@ -1686,6 +1704,22 @@ export const ModelInfo: MessageFns<ModelInfo> = {
             message.executionProvider = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.pooledImageOutput = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.timestepInput = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1722,6 +1756,16 @@ export const ModelInfo: MessageFns<ModelInfo> = {
         : isSet(object.execution_provider)
         ? globalThis.String(object.execution_provider)
         : "",
+      pooledImageOutput: isSet(object.pooledImageOutput)
+        ? globalThis.String(object.pooledImageOutput)
+        : isSet(object.pooled_image_output)
+        ? globalThis.String(object.pooled_image_output)
+        : "",
+      timestepInput: isSet(object.timestepInput)
+        ? globalThis.String(object.timestepInput)
+        : isSet(object.timestep_input)
+        ? globalThis.String(object.timestep_input)
+        : "",
     };
   },
 
@@ -1751,6 +1795,12 @@ export const ModelInfo: MessageFns<ModelInfo> = {
     if (message.executionProvider !== "") {
       obj.executionProvider = message.executionProvider;
     }
+    if (message.pooledImageOutput !== "") {
+      obj.pooledImageOutput = message.pooledImageOutput;
+    }
+    if (message.timestepInput !== "") {
+      obj.timestepInput = message.timestepInput;
+    }
     return obj;
   },
 
@@ -1769,6 +1819,8 @@ export const ModelInfo: MessageFns<ModelInfo> = {
       : undefined;
     message.schedulers = object.schedulers?.map((e) => e) || [];
     message.executionProvider = object.executionProvider ?? "";
+    message.pooledImageOutput = object.pooledImageOutput ?? "";
+    message.timestepInput = object.timestepInput ?? "";
     return message;
   },
 };
