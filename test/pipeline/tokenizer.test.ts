@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
@@ -57,5 +58,24 @@ describe('ClipTokenizer', () => {
 
   test('a folder without vocab.json fails with a message naming it', async () => {
     await assert.rejects(ClipTokenizer.load(join(REPO_ROOT, 'docs')), /tokenizer in .*docs: cannot read vocab.json and merges.txt/);
+  });
+
+  test("pads with the tokenizer folder's pad token and length: SD 2.x's \"!\" (id 0), SD 1.x's EOS by default", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'stepframe-tokenizer-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    for (const name of ['vocab.json', 'merges.txt']) cpSync(join(BUNDLED_TOKENIZER, name), join(dir, name));
+    const sd1 = await ClipTokenizer.load(dir);
+    assert.equal(sd1.padId, sd1.eosId);
+    writeFileSync(join(dir, 'special_tokens_map.json'), JSON.stringify({ pad_token: { content: '!', lstrip: false } }));
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ model_max_length: 77, pad_token: '<|endoftext|>' }));
+    const sd2 = await ClipTokenizer.load(dir);
+    assert.equal(sd2.padId, 0);
+    const ids = sd2.encodePadded('stir');
+    assert.equal(ids.length, 77);
+    assert.deepEqual(ids.slice(0, 3), sd1.encode('stir'));
+    assert.ok(ids.slice(3).every((id) => id === 0));
+    // Hugging Face's "no limit" sentinel keeps CLIP's 77.
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ model_max_length: 1e30 }));
+    assert.equal((await ClipTokenizer.load(dir)).maxLength, 77);
   });
 });

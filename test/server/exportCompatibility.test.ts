@@ -22,6 +22,8 @@ after(() => void ('cleanup' in variants && variants.cleanup()));
 
 interface Served {
   images: Buffer[];
+  /** Denoising-step progress events (with stream_progress). */
+  progress: number;
   models: { name: string; timestepInput: string; pooledImageOutput: string; defaults?: { scheduler: string } }[];
   logs: string[];
 }
@@ -42,7 +44,7 @@ async function serve(name: string, request: Record<string, unknown> = {}): Promi
       const models = await new Promise<Served['models']>((resolve, reject) =>
         client.raw.listModels({}, (error, response) => (error ? reject(error) : resolve(response!.models as Served['models']))),
       );
-      return { images: events.flatMap((e) => (e.$case === 'image' ? [Buffer.from(e.value.data)] : [])), models, logs };
+      return { images: events.flatMap((e) => (e.$case === 'image' ? [Buffer.from(e.value.data)] : [])), progress: events.filter((e) => e.$case === 'progress').length, models, logs };
     } finally {
       client.close();
     }
@@ -71,7 +73,7 @@ async function pixels(png: Buffer): Promise<Uint8Array> {
 }
 
 describe('real export variants: each loads and streams, or is refused naming the problem', { skip }, () => {
-  const served = ['optimum_int64_timestep', 'optimum_scalar_timestep', 'optimum_fp16', 'fp16_body_fp32_io', 'hub_int32_input_ids', 'external_data', 'sd2_v_prediction', 'pndm_scheduler', 'clip_vision_projection'];
+  const served = ['distilled_one_step', 'optimum_int64_timestep', 'optimum_scalar_timestep', 'optimum_fp16', 'fp16_body_fp32_io', 'hub_int32_input_ids', 'external_data', 'sd2_v_prediction', 'pndm_scheduler', 'clip_vision_projection'];
   for (const name of served) {
     test(`${name} loads and streams decodable images`, async () => {
       const { images, models } = await serve(name);
@@ -90,6 +92,13 @@ describe('real export variants: each loads and streams, or is refused naming the
   test("an Optimum folder without stepframe.json samples with the scheduler its config names (SD 1.x's PNDM)", async () => {
     const { models } = await serve('pndm_scheduler');
     assert.equal(models[0].defaults!.scheduler, 'pndm');
+  });
+
+  test('a distilled one-step model: a request with no settings gets its defaults (1 denoising step, no guidance)', async () => {
+    const { images, progress, models } = await serve('distilled_one_step', { numInferenceSteps: 0, streamProgress: true, steps: ['stir the pot'] });
+    assert.equal(images.length, 1);
+    assert.equal(progress, 1);
+    assert.deepEqual(models[0].defaults, { scheduler: 'euler_ancestral', numInferenceSteps: 1, guidanceScale: 0, imageGuidanceScale: 1.5 });
   });
 
   test('CLIPVisionModelWithProjection: image_embeds serves as the pooled image embedding, and ListModels says so', async () => {

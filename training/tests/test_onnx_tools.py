@@ -55,7 +55,7 @@ def test_converter_refuses_a_timestep_that_is_already_per_row():
 
 def test_every_variant_is_written_in_its_layout(tmp_path):
     names = export_variants.build_all(export_variants.Fixtures(FIXTURES, export_variants.DEFAULT_TOKENIZER), tmp_path)
-    assert len(names) == 11
+    assert len(names) == 12
     fp16 = onnx.load(str(tmp_path / "optimum_fp16" / "text_encoder" / "model.onnx"))
     assert {o.name: o.type.tensor_type.elem_type for o in fp16.graph.output} == {"last_hidden_state": TensorProto.FLOAT16, "pooler_output": TensorProto.FLOAT16}
     assert (tmp_path / "external_data" / "unet" / "model.onnx_data").stat().st_size > 100_000

@@ -147,16 +147,23 @@ def optimum_folder(
     write_json(out / "model_index.json", {"_class_name": "ORTStableDiffusionPipeline", "_diffusers_version": "0.30.0"})
 
 
-def stepframe_bundle(out: Path, fx: Fixtures, kind: str, image_encoder: onnx.ModelProto) -> None:
-    """A fuser bundle with its shared components copied in, no hashes (as a hand-made bundle has)."""
+def stepframe_bundle(out: Path, fx: Fixtures, kind: str, image_encoder: onnx.ModelProto | None = None, defaults: dict | None = None, scheduler: dict | None = None) -> None:
+    """A bundle with its shared components copied in and no hashes, as a hand-made bundle has."""
     manifest = json.loads((fx.root / kind / "stepframe.json").read_text())
     for component in ("text_encoder", "vae_decoder", "vae_encoder"):
         save(fx.load(f"shared/{component}/model.onnx"), out / component / "model.onnx")
-    save(image_encoder, out / "image_encoder" / "model.onnx")
-    for component in ("unet", "fuser"):
-        save(fx.load(f"{kind}/{component}/model.onnx"), out / component / "model.onnx")
-    shutil.copytree(fx.root / "shared" / "feature_extractor", out / "feature_extractor", dirs_exist_ok=True)
+    if kind != "baseline":
+        save(image_encoder or fx.load("shared/image_encoder/model.onnx"), out / "image_encoder" / "model.onnx")
+        save(fx.load(f"{kind}/fuser/model.onnx"), out / "fuser" / "model.onnx")
+        shutil.copytree(fx.root / "shared" / "feature_extractor", out / "feature_extractor", dirs_exist_ok=True)
+        manifest["feature_extractor"] = {"path": "feature_extractor"}
+    save(fx.load(f"{kind}/unet/model.onnx"), out / "unet" / "model.onnx")
     shutil.copytree(fx.root / kind / "scheduler", out / "scheduler", dirs_exist_ok=True)
+    if scheduler:
+        config = json.loads((out / "scheduler" / "scheduler_config.json").read_text())
+        write_json(out / "scheduler" / "scheduler_config.json", {**config, **scheduler})
+    if defaults:
+        manifest["defaults"].update(defaults)
     (out / "tokenizer").mkdir(parents=True, exist_ok=True)
     for name in ("vocab.json", "merges.txt"):
         shutil.copy(fx.tokenizer / name, out / "tokenizer" / name)
@@ -164,10 +171,10 @@ def stepframe_bundle(out: Path, fx: Fixtures, kind: str, image_encoder: onnx.Mod
         spec["path"] = f"{name}/model.onnx"
         spec.pop("sha256", None)
         spec.pop("weights_sha256", None)
-    for output in manifest["components"]["image_encoder"].get("outputs", []):
-        if output["name"] == "pooler_output":
-            output["name"] = "image_embeds"
-    manifest["feature_extractor"] = {"path": "feature_extractor"}
+    if image_encoder is not None:
+        for output in manifest["components"]["image_encoder"].get("outputs", []):
+            if output["name"] == "pooler_output" and output["name"] not in [o.name for o in image_encoder.graph.output]:
+                output["name"] = "image_embeds"
     manifest["tokenizer"]["path"] = "tokenizer"
     manifest["name"] = out.name
     write_json(out / "stepframe.json", manifest)
@@ -212,6 +219,10 @@ def build_all(fx: Fixtures, out: Path) -> list[str]:
             scheduler={"_class_name": "LCMScheduler", **SD_SCHEDULER, "original_inference_steps": 50}),
         # SD inpainting: a 9-channel UNet.
         "inpainting_unet": lambda d: optimum_folder(d, fx, unet=inpainting_channels(unet())),
+        # A distilled one-step model (SD-Turbo style): its stepframe.json says 1 step, no guidance, ancestral Euler, trailing spacing.
+        "distilled_one_step": lambda d: stepframe_bundle(
+            d, fx, "baseline", defaults={"scheduler": "euler_ancestral", "num_inference_steps": 1, "guidance_scale": 0.0},
+            scheduler={"_class_name": "EulerAncestralDiscreteScheduler", "timestep_spacing": "trailing"}),
         # CLIPVisionModelWithProjection as the image encoder: image_embeds and last_hidden_state.
         "clip_vision_projection": lambda d: stepframe_bundle(d, fx, "image_pooling", rename_output(fx.load("shared/image_encoder/model.onnx"), "pooler_output", "image_embeds")),
     }
