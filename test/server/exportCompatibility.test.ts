@@ -86,7 +86,7 @@ describe('real export variants: each loads and streams, or is refused naming the
   test('a scalar-timestep UNet serves with a warning that names the converter, and ListModels says "scalar"', async () => {
     const { models, logs } = await serve('optimum_scalar_timestep');
     assert.equal(models[0].timestepInput, 'scalar');
-    assert.ok(logs.some((l) => /"level":"warn".*one scalar timestep per call.*stepframe_train\.onnx_tools\.timestep_per_row/.test(l)), logs.join('\n'));
+    assert.ok(logs.some((l) => /"level":"warn".*one scalar timestep per call.*npm run convert:timestep -- \/.*unet\/model\.onnx/.test(l)), logs.join('\n'));
   });
 
   test("an Optimum folder without stepframe.json samples with the scheduler its config names (SD 1.x's PNDM)", async () => {

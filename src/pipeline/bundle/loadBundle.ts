@@ -135,7 +135,7 @@ export class BundleLoader {
     checkAgreement(bundle);
     if (bundle.unet.inputRank('timestep') === 0) {
       (this.options.warn ?? this.options.log)?.(
-        'the UNet takes one scalar timestep per call: concurrent sequences share its calls only at equal timesteps (about 2 rows a call instead of up to --max-batch); convert it with `python3 -m stepframe_train.onnx_tools.timestep_per_row unet/model.onnx unet/model.onnx` (docs/model-bundle.md)',
+        `the UNet takes one scalar timestep per call: concurrent sequences share its calls only at equal timesteps (about 2 rows a call instead of up to --max-batch); convert it with \`npm run convert:timestep -- ${bundle.unet.file} ${bundle.unet.file}\` (docs/model-bundle.md)`,
         { bundle: manifest.name, file: bundle.unet.file },
       );
     }

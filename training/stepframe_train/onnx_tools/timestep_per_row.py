@@ -51,6 +51,17 @@ def _unsqueezes_to_one(graph: onnx.GraphProto, node: onnx.NodeProto) -> bool:
     return False
 
 
+def _drop_if_unused(graph: onnx.GraphProto, names) -> None:
+    """The removed node's axes or shape operand, when nothing else reads it."""
+    for name in names:
+        if consumers(graph, name):
+            continue
+        for node in [n for n in graph.node if n.op_type == "Constant" and name in n.output]:
+            graph.node.remove(node)
+        for init in [i for i in graph.initializer if i.name == name]:
+            graph.initializer.remove(init)
+
+
 def convert(model: onnx.ModelProto, input_name: str = "timestep") -> onnx.ModelProto:
     graph = model.graph
     value = graph_input(graph, input_name)
@@ -73,6 +84,7 @@ def convert(model: onnx.ModelProto, input_name: str = "timestep") -> onnx.ModelP
     # The Unsqueeze's output is now the per-row tensor itself; the Expand after it keeps its shape.
     rename_uses(graph, node.output[0], current, skip={id(node)})
     graph.node.remove(node)
+    _drop_if_unused(graph, node.input[1:])
     value.type.tensor_type.shape.dim.add().dim_param = "batch"
     del graph.value_info[:]
     onnx.checker.check_model(model)
