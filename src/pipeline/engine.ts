@@ -49,6 +49,8 @@ export interface EngineStats {
   /** UNet rows waiting for a batch, over all bundles. */
   queuedUnetRows: number;
   executors: ExecutorStats;
+  /** Loaded models by the execution provider they run on (cuda, cpu). */
+  modelsByProvider: Record<string, number>;
 }
 
 /** Every loaded bundle, their batching loops, and admission control: the one object the server talks to. */
@@ -126,7 +128,15 @@ export class Engine {
       queuedSequences: this.gate.queuedCount,
       queuedUnetRows: [...unets].reduce((sum, u) => sum + u.queuedRows, 0),
       executors: this.pool.executors.stats(),
+      modelsByProvider: this.modelsByProvider(),
     };
+  }
+
+  private modelsByProvider(): Record<string, number> {
+    const models = new Set([...this.runtimes.values()].flatMap((r) => [r.bundle.textEncoder, r.bundle.unet, r.bundle.vaeDecoder, r.bundle.imageEncoder, r.bundle.fuser]));
+    const counts: Record<string, number> = {};
+    for (const model of models) if (model) counts[model.provider] = (counts[model.provider] ?? 0) + 1;
+    return counts;
   }
 
   /** False while a lost executor is being replaced: the server reports NOT_SERVING meanwhile. */

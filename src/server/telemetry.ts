@@ -50,6 +50,10 @@ export class Telemetry {
     for (const [name, description, read] of gauges) {
       this.meter.createObservableGauge(`${PREFIX}${name}`, { description }).addCallback((result) => result.observe(read(stats())));
     }
+    // Which provider really runs the models: a CUDA request that fell back to CPU shows here.
+    this.meter.createObservableGauge(`${PREFIX}models`, { description: 'loaded models by the execution provider running them' }).addCallback((result) => {
+      for (const [provider, count] of Object.entries(stats().modelsByProvider)) result.observe(count, { provider });
+    });
   }
 
   countRequest(method: string, code: string): void {

@@ -20,9 +20,11 @@ function freePort(): Promise<number> {
 }
 
 /** Starts dist/src/server/main.js and resolves once it logs "serving", with the bound gRPC port. */
-async function startProcess(args: string[]): Promise<{ child: ChildProcess; port: number; lines: Record<string, unknown>[] }> {
+async function startProcess(args: string[]): Promise<{ child: ChildProcess; port: number; lines: Record<string, unknown>[]; stderr: string[] }> {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'server', 'main.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
+  const stderr: string[] = [];
+  child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
   let port = 0;
   await new Promise<void>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`server exited early with ${code}`)));
@@ -33,7 +35,7 @@ async function startProcess(args: string[]): Promise<{ child: ChildProcess; port
       if (entry.message === 'serving') resolve();
     });
   });
-  return { child, port, lines };
+  return { child, port, lines, stderr };
 }
 
 describe('the server process', () => {
@@ -74,12 +76,18 @@ describe('the server process', () => {
     assert.ok(lines.some((l) => l.message === 'stopped' && l.drained === true));
   });
 
-  test('/metrics serves the stepframe_ metrics in Prometheus format', async (t) => {
+  test('/metrics serves the stepframe_ metrics in Prometheus format; with the default providers and no CUDA, one warning and no ONNX Runtime text', async (t) => {
     const metricsPort = await freePort();
-    const { child, port } = await startProcess([
+    // The default --execution-providers is cuda,cpu: on a machine without CUDA every model falls back to CPU.
+    const { child, port, lines, stderr } = await startProcess([
       '--host', '127.0.0.1', '--port', '0', '--metrics-port', String(metricsPort), '--metrics-host', '127.0.0.1',
-      '--model-dir', FIXTURE_BUNDLES, '--execution-providers', 'cpu', '--intra-op-threads', '1',
+      '--model-dir', FIXTURE_BUNDLES, '--intra-op-threads', '1',
     ]);
+    const cudaLoads = lines.some((l) => l.message === 'model loaded' && l.provider === 'cuda');
+    if (!cudaLoads) {
+      assert.deepEqual(lines.filter((l) => l.level === 'warn').map((l) => l.message), ['execution provider cuda is unavailable; running on cpu instead']);
+      assert.doesNotMatch(stderr.join(''), /onnxruntime/i);
+    }
     t.after(() => child.kill('SIGKILL'));
     const client = new StepframeClient(`127.0.0.1:${port}`);
     t.after(() => client.close());
@@ -96,6 +104,8 @@ describe('the server process', () => {
       'stepframe_stage_seconds_bucket{stage="denoiseMs"',
       'stepframe_queue_depth',
       'stepframe_active_sequences',
+      `stepframe_models{provider="${cudaLoads ? 'cuda' : 'cpu'}"`,
+      'stepframe_executors{',
     ]) {
       assert.ok(text.includes(metric), `missing ${metric}`);
     }

@@ -3,6 +3,11 @@ import * as ort from 'onnxruntime-node';
 import { fromFloat16Array, toFloat16Array } from './float16.js';
 import type { LoadedModelInfo, ProviderChoice, SessionThreads, TensorMetadata, WireFeed, WireOutputs } from './protocol.js';
 
+// ONNX Runtime's default logger prints its own coloured error text to stderr, for example when the
+// CUDA provider's libraries are absent and a session falls back to CPU as configured. Every failure
+// that matters reaches the engine as an exception and is reported once, in the server's own log.
+ort.env.logLevel = 'fatal';
+
 interface HostedModel {
   file: string;
   session: ort.InferenceSession;
