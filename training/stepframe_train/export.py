@@ -2,6 +2,7 @@
 
     /usr/bin/python3 -m stepframe_train.export --random --seed 7 --preset tiny --out ../test/fixtures/bundles --parity
     /usr/bin/python3 -m stepframe_train.export --checkpoint runs/stack.pt --out ../models
+    /usr/bin/python3 -m stepframe_train.export --random --seed 7 --preset tiny --fp16 --out /tmp/fixtures-fp16
 """
 from __future__ import annotations
 
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder that receives shared/ and one folder per bundle")
     parser.add_argument("--tokenizer", type=Path, default=DEFAULT_TOKENIZER, help="folder with CLIP's vocab.json and merges.txt")
     parser.add_argument("--parity", action="store_true", help="also write PyTorch parity fixtures next to each model")
+    parser.add_argument("--fp16", action="store_true", help="write float16 exports (float16 weights and float tensors), as Optimum's --dtype fp16 does")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)
@@ -107,7 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         shared, specs = checkpoint_bundles(args.checkpoint)
         provenance = {"created_by": "stepframe_train.export", "checkpoint": args.checkpoint.name}
+    if args.fp16 and args.parity:
+        parser.error("--parity records float32 PyTorch outputs; export --fp16 without it (the compatibility test compares fp16 with fp32 images)")
     written = write_bundles(args.out, shared, specs, args.tokenizer, provenance, parity_seed=args.seed if args.parity else None)
+    if args.fp16:
+        from .onnx_tools.float16_bundles import convert_bundles
+
+        convert_bundles(args.out)
     print(f"wrote {len(written)} bundles to {args.out} in {time.perf_counter() - started:.1f}s: {', '.join(p.name for p in written)}")
     return 0
 
