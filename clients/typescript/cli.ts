@@ -27,7 +27,7 @@ Options:
   --inference-steps N        denoising steps per image (default: the model's)
   --guidance-scale X         text guidance scale
   --image-guidance-scale X   separate image guidance scale (three-row guidance)
-  --scheduler NAME           ddpm, ddim, pndm, lms, euler, euler_ancestral, dpmpp_2m
+  --scheduler NAME           ddpm, ddim, pndm, lms, euler, euler_ancestral, dpmpp_2m, lcm
   --init-image FILE          image that conditions the first step
   --timeout-s N              deadline in seconds
 `;

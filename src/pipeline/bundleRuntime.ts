@@ -23,6 +23,8 @@ export class BundleRuntime {
   /** The UNet takes one scalar timestep per call, so only rows at the same timestep can share it. */
   readonly scalarTimestep: boolean;
   readonly timestepType: 'int64' | 'float32';
+  /** Width of an LCM UNet's `timestep_cond` (the embedded guidance scale); null for other UNets. */
+  readonly guidanceEmbeddingWidth: number | null;
   /** The image encoder's pooled embedding: pooler_output, or a projection model's image_embeds. */
   readonly pooledImageOutput: 'pooler_output' | 'image_embeds';
   private readonly schedulers = new Map<string, Scheduler>();
@@ -49,6 +51,7 @@ export class BundleRuntime {
     this.textEncoder = batcher(bundle.textEncoder, ['last_hidden_state', 'pooler_output']);
     this.unet = batcher(bundle.unet, ['out_sample'], this.scalarTimestep ? ['timestep'] : []);
     this.vaeDecoder = batcher(bundle.vaeDecoder, ['sample']);
+    this.guidanceEmbeddingWidth = bundle.unet.hasInput('timestep_cond') ? bundle.unet.inputDim('timestep_cond', 1) ?? null : null;
     this.pooledImageOutput = bundle.imageEncoder?.hasOutput('pooler_output') === false ? 'image_embeds' : 'pooler_output';
     this.imageEncoder = bundle.imageEncoder ? batcher(bundle.imageEncoder, ['last_hidden_state', this.pooledImageOutput]) : null;
     this.fuser = bundle.fuser ? batcher(bundle.fuser, ['encoder_hidden_states']) : null;

@@ -3,6 +3,7 @@ import { type ImageEmbedding, BundleRuntime } from './bundleRuntime.js';
 import { clipPixelValues } from './clipImagePreprocess.js';
 import { throwIfAborted } from './errors.js';
 import { type GuidanceMode, combineGuidance, guidanceRows } from './guidance.js';
+import { guidanceScaleEmbedding } from './guidanceEmbedding.js';
 import { SeededRandom } from './random.js';
 import { MIME_TYPES, type RgbImage, encodeImage, vaeOutputToRgb } from './rgbImage.js';
 import type { SchedulerRun } from './schedulers/index.js';
@@ -16,7 +17,8 @@ interface TextEmbedding {
 
 /** Which guidance rows a request gets from this bundle. */
 export function guidanceMode(runtime: BundleRuntime, request: SequenceRequest): GuidanceMode {
-  if (request.guidanceScale <= 1) return 'none';
+  // An LCM UNet takes the guidance scale as an embedding: one row, no unconditional branch.
+  if (request.guidanceScale <= 1 || runtime.guidanceEmbeddingWidth !== null) return 'none';
   const m = runtime.bundle.manifest;
   return m.imageGuidance && m.fuserKind !== 'baseline' && request.imageGuidanceScale !== null ? 'text_and_image' : 'text';
 }
@@ -163,6 +165,7 @@ async function denoise(
 ): Promise<Float32Array> {
   const rows = guidanceRows(mode);
   const dims = runtime.latentDims();
+  const guidanceEmbedding = runtime.guidanceEmbeddingWidth === null ? null : guidanceScaleEmbedding(request.guidanceScale, runtime.guidanceEmbeddingWidth);
   let latents = initial;
   const leave = runtime.unet.join();
   try {
@@ -176,6 +179,7 @@ async function denoise(
           sample: { type: 'float32', data: sample.data, dims: sample.dims },
           timestep: timestepFeed(runtime, t, rows),
           encoder_hidden_states: { type: 'float32', data: conditioning.data, dims: conditioning.dims },
+          ...(guidanceEmbedding ? { timestep_cond: { type: 'float32', data: guidanceEmbedding, dims: [1, guidanceEmbedding.length] } } : {}),
         },
         rows,
         signal: hooks.signal,

@@ -76,7 +76,7 @@ async function pixels(png: Buffer): Promise<Uint8Array> {
 }
 
 describe('real export variants: each loads and streams, or is refused naming the problem', { skip }, () => {
-  const served = ['distilled_one_step', 'optimum_int64_timestep', 'optimum_scalar_timestep', 'optimum_fp16', 'fp16_body_fp32_io', 'hub_int32_input_ids', 'external_data', 'sd2_v_prediction', 'pndm_scheduler', 'clip_vision_projection'];
+  const served = ['lcm_unet', 'distilled_one_step', 'optimum_int64_timestep', 'optimum_scalar_timestep', 'optimum_fp16', 'fp16_body_fp32_io', 'hub_int32_input_ids', 'external_data', 'sd2_v_prediction', 'pndm_scheduler', 'clip_vision_projection'];
   for (const name of served) {
     test(`${name} loads and streams decodable images`, async () => {
       const { images, models } = await serve(name);
@@ -140,8 +140,11 @@ describe('real export variants: each loads and streams, or is refused naming the
     }
   });
 
-  test('an LCM UNet is refused, saying LCM is not served and what to serve instead', async () => {
-    assert.match(await refusal('lcm_unet'), /_class_name LCMScheduler: LCM models are not served yet.*serve the base model/);
+  test('an LCM UNet samples with LCM by default: 4 steps, the guidance scale embedded as timestep_cond', async () => {
+    const { images, progress, models } = await serve('lcm_unet', { numInferenceSteps: 0, streamProgress: true, steps: ['stir the pot'] });
+    assert.equal(images.length, 1);
+    assert.equal(progress, 4);
+    assert.deepEqual(models[0].defaults, { scheduler: 'lcm', numInferenceSteps: 4, guidanceScale: 8, imageGuidanceScale: 1 });
   });
 
   test('an inpainting UNet is refused, naming the 9 channels and what to serve instead', async () => {

@@ -307,6 +307,34 @@ def run_pndm(acp, ts, n_prk, sample, n):
     return steps
 
 
+def run_lcm(acp, n, sample, gen, original=50, scaling=10.0):
+    """LCMScheduler: evenly spaced over the distillation schedule; consistency boundary condition; fresh noise but for the last step."""
+    k = T // original
+    origin = (np.asarray(list(range(1, original + 1))) * k - 1)[::-1].copy()
+    ts = origin[np.floor(np.linspace(0, len(origin), num=n, endpoint=False)).astype(np.int64)]
+    steps = []
+    for i, t in enumerate(ts):
+        t = int(t)
+        eps = dummy_model(sample, t)
+        prev_t = int(ts[i + 1]) if i + 1 < len(ts) else t
+        a_t = acp[t]
+        a_prev = acp[prev_t] if prev_t >= 0 else acp[0]  # set_alpha_to_one = False
+        scaled = t * scaling
+        c_skip = 0.5 ** 2 / (scaled ** 2 + 0.5 ** 2)
+        c_out = scaled / (scaled ** 2 + 0.5 ** 2) ** 0.5
+        x0 = (sample - (1 - a_t) ** 0.5 * eps) / a_t ** 0.5
+        denoised = c_out * x0 + c_skip * sample
+        noise = None
+        if i != len(ts) - 1:
+            noise = torch.randn(sample.shape, generator=gen)
+            prev = a_prev ** 0.5 * denoised + (1 - a_prev) ** 0.5 * noise
+        else:
+            prev = denoised
+        steps.append((prev, noise))
+        sample = prev
+    return ts.astype(np.int64), steps
+
+
 def build(n_steps: int = 12) -> dict:
     cfg = SD1_SCHEDULER_CONFIG
     acp = alphas_cumprod(cfg)
@@ -314,7 +342,7 @@ def build(n_steps: int = 12) -> dict:
     cases = []
     for spacing in ("leading", "trailing", "linspace"):
         names = ("ddpm", "ddim", "ddim_eta", "pndm", "pndm_prk", "lms", "euler", "euler_ancestral", "dpmpp_2m",
-                 "lms_karras", "euler_karras", "euler_ancestral_karras", "dpmpp_2m_karras")
+                 "lms_karras", "euler_karras", "euler_ancestral_karras", "dpmpp_2m_karras", "lcm")
         for name in names:
             gen = torch.Generator().manual_seed(1234)
             init = torch.randn(2, 4, 3, 3, generator=gen)
@@ -322,7 +350,11 @@ def build(n_steps: int = 12) -> dict:
             base = name.removesuffix("_karras")
             if name.endswith("_karras"):
                 overrides = {"use_karras_sigmas": True}
-            if name in ("pndm", "pndm_prk"):
+            if name == "lcm":
+                # LCM's schedule ignores timestep_spacing; each spacing's case checks the same loop.
+                init_sigma, sample = 1.0, init
+                ts, steps = run_lcm(acp, n_steps, sample, gen)
+            elif name in ("pndm", "pndm_prk"):
                 overrides = {"skip_prk_steps": name == "pndm"}
                 ts, n_prk = pndm_timesteps(spacing, n_steps, offset, name == "pndm")
                 init_sigma, sample = 1.0, init

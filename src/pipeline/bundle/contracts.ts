@@ -42,6 +42,8 @@ export const CONTRACTS: Record<ComponentName, ModelContract> = {
       { name: 'sample', dtypes: f32, ranks: [4] },
       { name: 'timestep', dtypes: ['int64', 'int32', 'float32', 'float16'], ranks: [1, 0] },
       { name: 'encoder_hidden_states', dtypes: f32, ranks: [3] },
+      // LCM UNets: the guidance-scale embedding (guidanceEmbedding.ts).
+      { name: 'timestep_cond', dtypes: f32, ranks: [2], optional: true },
     ],
     outputs: [{ name: 'out_sample', dtypes: f32, ranks: [4] }],
   },

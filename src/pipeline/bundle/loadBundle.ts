@@ -133,6 +133,13 @@ export class BundleLoader {
       fuser,
     };
     checkAgreement(bundle);
+    if (bundle.unet.hasInput('timestep_cond')) {
+      if (bundle.unet.inputDim('timestep_cond', 1) === undefined) {
+        throw new BundleError(`bundle ${manifest.name}: unet/model.onnx input 'timestep_cond' has no fixed width; export it with the UNet's time_cond_proj_dim`);
+      }
+      // An LCM export without stepframe.json: sample as LCM models are meant to be (few steps, embedded guidance).
+      if (manifest.synthesized) manifest.defaults = { scheduler: 'lcm', numInferenceSteps: 4, guidanceScale: 8, imageGuidanceScale: 1 };
+    }
     if (bundle.unet.inputRank('timestep') === 0) {
       (this.options.warn ?? this.options.log)?.(
         `the UNet takes one scalar timestep per call: concurrent sequences share its calls only at equal timesteps (about 2 rows a call instead of up to --max-batch); convert it with \`npm run convert:timestep -- ${bundle.unet.file} ${bundle.unet.file}\` (docs/model-bundle.md)`,

@@ -5,6 +5,7 @@ import { DpmSolverPlusPlus2MScheduler } from './dpmSolverPlusPlus2M.js';
 import { EulerScheduler } from './euler.js';
 import { EulerAncestralScheduler } from './eulerAncestral.js';
 import { buildNoiseTables } from './noiseTables.js';
+import { LcmScheduler } from './lcm.js';
 import { LmsScheduler } from './lms.js';
 import { PndmScheduler } from './pndm.js';
 import { type SchedulerConfig, parseSchedulerConfig } from './schedulerConfig.js';
@@ -14,7 +15,7 @@ import { quoteInput } from '../quoteInput.js';
 export type { RunOptions, Scheduler, SchedulerName, SchedulerRun, SchedulerStepResult } from './schedulerRun.js';
 export { parseSchedulerConfig, type SchedulerConfig } from './schedulerConfig.js';
 
-export const SCHEDULER_NAMES: readonly SchedulerName[] = ['ddpm', 'ddim', 'pndm', 'lms', 'euler', 'euler_ancestral', 'dpmpp_2m'];
+export const SCHEDULER_NAMES: readonly SchedulerName[] = ['ddpm', 'ddim', 'pndm', 'lms', 'euler', 'euler_ancestral', 'dpmpp_2m', 'lcm'];
 
 export function isSchedulerName(name: string): name is SchedulerName {
   return (SCHEDULER_NAMES as readonly string[]).includes(name);
@@ -46,6 +47,8 @@ export function createScheduler(name: string, config: SchedulerConfig | Record<s
       return new EulerAncestralScheduler(parsed, tables);
     case 'dpmpp_2m':
       return new DpmSolverPlusPlus2MScheduler(parsed, tables);
+    case 'lcm':
+      return new LcmScheduler(parsed, tables);
     default:
       throw new InvalidArgumentError('scheduler', `unknown scheduler ${quoteInput(name)}; expected one of ${SCHEDULER_NAMES.join(', ')}`);
   }

@@ -11,12 +11,11 @@ export const SCHEDULER_CLASSES: Readonly<Record<string, SchedulerName>> = {
   EulerDiscreteScheduler: 'euler',
   EulerAncestralDiscreteScheduler: 'euler_ancestral',
   DPMSolverMultistepScheduler: 'dpmpp_2m',
+  LCMScheduler: 'lcm',
 };
 
 /** Classes a real export may name that need more than a sampler: said plainly instead of "unknown". */
 const UNSUPPORTED: Readonly<Record<string, string>> = {
-  LCMScheduler:
-    'LCM models are not served yet: their UNet takes the guidance embedding (timestep_cond) and samples with LCM\'s own schedule; serve the base model it was distilled from',
   TCDScheduler: 'TCD models are not served yet; serve the base model',
 };
 

@@ -22,6 +22,9 @@ export interface SchedulerConfig {
   skipPrkSteps: boolean;
   /** Euler, Euler ancestral, DPM++ 2M and LMS: Karras et al.'s noise levels instead of the training ones. */
   useKarrasSigmas: boolean;
+  /** LCM: the distillation schedule's step count, and the boundary-condition time scaling. */
+  originalInferenceSteps: number;
+  timestepScaling: number;
   /** diffusers' class that wrote the file; a bundle without stepframe.json defaults to its scheduler. */
   className: string | null;
 }
@@ -59,5 +62,7 @@ export function parseSchedulerConfig(raw: unknown): SchedulerConfig {
     skipPrkSteps: pick(r, 'skip_prk_steps', false, (v) => typeof v === 'boolean', 'a boolean'),
     useKarrasSigmas: pick(r, 'use_karras_sigmas', false, (v) => typeof v === 'boolean', 'a boolean'),
     className: pick(r, '_class_name', null, (v) => typeof v === 'string', 'a string'),
+    originalInferenceSteps: pick(r, 'original_inference_steps', 50, (v) => Number.isInteger(v) && (v as number) > 0, 'a positive integer'),
+    timestepScaling: pick(r, 'timestep_scaling', 10, isNum, 'a number'),
   };
 }

@@ -2,7 +2,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { SeededRandom } from '../random.js';
 import type { PredictionType } from './schedulerConfig.js';
 
-export type SchedulerName = 'ddpm' | 'ddim' | 'pndm' | 'lms' | 'euler' | 'euler_ancestral' | 'dpmpp_2m';
+export type SchedulerName = 'ddpm' | 'ddim' | 'pndm' | 'lms' | 'euler' | 'euler_ancestral' | 'dpmpp_2m' | 'lcm';
 
 export interface SchedulerStepResult {
   prevSample: Float32Array;

@@ -111,8 +111,8 @@ export interface GenerateSequenceRequest {
     | number
     | undefined;
   /**
-   * Sampler: ddpm (the paper's), ddim, pndm, lms, euler, euler_ancestral or dpmpp_2m. Empty: the model's
-   * default.
+   * Sampler: ddpm (the paper's), ddim, pndm, lms, euler, euler_ancestral, dpmpp_2m or lcm (for
+   * LCM models). Empty: the model's default.
    */
   scheduler: string;
   /** Text for the unconditional guidance rows. Empty: the empty prompt. */
