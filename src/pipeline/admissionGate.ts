@@ -22,14 +22,18 @@ export class AdmissionGate {
     return this.waiting.length;
   }
 
-  /** Resolves with a release function once admitted; throws OverloadedError at once when full. */
-  async acquire(signal?: AbortSignal): Promise<() => void> {
+  /**
+   * Resolves with a release function once admitted; throws OverloadedError at once when full.
+   * `resume` is for a sequence that was admitted before and paused for a slow reader: it waits at
+   * the head of the queue and is never refused, since its client already holds an accepted stream.
+   */
+  async acquire(signal?: AbortSignal, options: { resume?: boolean } = {}): Promise<() => void> {
     if (signal?.aborted) throw new CancelledError();
     if (this.active < this.limits.maxActiveSequences && this.waiting.length === 0) {
       this.active++;
       return this.releaser();
     }
-    if (this.waiting.length >= this.limits.maxQueuedSequences) {
+    if (!options.resume && this.waiting.length >= this.limits.maxQueuedSequences) {
       throw new OverloadedError(
         `${this.active} sequences are generating and ${this.waiting.length} are queued (limits ${this.limits.maxActiveSequences} and ${this.limits.maxQueuedSequences}); retry later`,
       );
@@ -48,7 +52,8 @@ export class AdmissionGate {
         reject(new CancelledError());
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiting.push(entry);
+      if (options.resume) this.waiting.unshift(entry);
+      else this.waiting.push(entry);
     });
     return this.releaser();
   }

@@ -5,7 +5,7 @@ import type { OnnxModel } from './bundle/onnxModel.js';
 import { SessionPool } from './bundle/sessionPool.js';
 import { AdmissionGate, type AdmissionLimits } from './admissionGate.js';
 import { BundleRuntime } from './bundleRuntime.js';
-import { BundleError, InvalidArgumentError } from './errors.js';
+import { BundleError, CancelledError, EngineError, InvalidArgumentError } from './errors.js';
 import type { ExecutionSettings } from './execution/executionSettings.js';
 import type { ExecutorStats } from './execution/executorPool.js';
 import { SCHEDULER_NAMES } from './schedulers/index.js';
@@ -45,6 +45,8 @@ export interface ModelInfo {
 
 export interface EngineStats {
   activeSequences: number;
+  /** Sequences waiting for a slow reader, holding no generation slot. */
+  pausedSequences: number;
   queuedSequences: number;
   /** UNet rows waiting for a batch, over all bundles. */
   queuedUnetRows: number;
@@ -55,6 +57,8 @@ export interface EngineStats {
 
 /** Every loaded bundle, their batching loops, and admission control: the one object the server talks to. */
 export class Engine {
+  private paused = 0;
+
   private constructor(
     private readonly runtimes: ReadonlyMap<string, BundleRuntime>,
     readonly defaultModel: string,
@@ -125,6 +129,7 @@ export class Engine {
     const unets = new Set([...this.runtimes.values()].map((r) => r.unet));
     return {
       activeSequences: this.gate.activeCount,
+      pausedSequences: this.paused,
       queuedSequences: this.gate.queuedCount,
       queuedUnetRows: [...unets].reduce((sum, u) => sum + u.queuedRows, 0),
       executors: this.pool.executors.stats(),
@@ -159,9 +164,24 @@ export class Engine {
    */
   async *generate(request: SequenceRequest, hooks: SequenceHooks = {}): AsyncGenerator<StepImage> {
     const runtime = this.runtime(request.model);
-    const release = await this.gate.acquire(hooks.signal);
+    let release = await this.gate.acquire(hooks.signal);
     try {
-      yield* runSequence(runtime, request, hooks);
+      for await (const image of runSequence(runtime, request, hooks)) {
+        yield image;
+        const reader = hooks.readerReady?.();
+        if (!reader) continue;
+        // A slow reader: the slot goes to others meanwhile; this sequence's state (the previous
+        // frame, the remaining steps) waits in the suspended loop and costs no model time.
+        release();
+        release = () => undefined;
+        this.paused++;
+        try {
+          await abortable(reader, hooks.signal);
+        } finally {
+          this.paused--;
+        }
+        release = await this.gate.acquire(hooks.signal, { resume: true });
+      }
     } finally {
       release();
     }
@@ -170,4 +190,18 @@ export class Engine {
   async dispose(): Promise<void> {
     await this.pool.dispose();
   }
+}
+
+/** `promise`, or the signal's reason once it fires first. */
+function abortable(promise: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason instanceof EngineError ? signal.reason : new CancelledError());
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason instanceof EngineError ? signal.reason : new CancelledError());
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      () => (signal.removeEventListener('abort', onAbort), resolve()),
+      (error: unknown) => (signal.removeEventListener('abort', onAbort), reject(error)),
+    );
+  });
 }

@@ -63,6 +63,12 @@ export interface SequenceHooks {
   trace?: unknown;
   /** Called after each stage of each image with its start and end (performance.now() milliseconds). */
   onStage?: (stepIndex: number, stage: keyof StageTimings, startMs: number, endMs: number) => void;
+  /**
+   * Asked after each image: null when the reader can take another image now, else a promise that
+   * settles when it can (or rejects, for a reader stalled too long). While it is pending the
+   * sequence gives its generation slot back and then queues for one again, at the head of the queue.
+   */
+  readerReady?: () => Promise<void> | null;
 }
 
 /** Derives each image's seed so any image can be regenerated from (seed, step index) and its previous image. */

@@ -19,6 +19,8 @@ export interface Config {
   maxStepChars: number;
   /** Encoded images a stream may hold unsent before generation pauses for the client. */
   maxBufferedImages: number;
+  /** How long a paused stream may stay unread before it is ended. */
+  maxStallS: number;
   intraOpThreads: number;
   interOpThreads: number;
   executionProviders: string[];
@@ -71,6 +73,7 @@ export const OPTIONS: readonly Option[] = [
   { key: 'maxSteps', flag: 'max-steps', env: 'STEPFRAME_MAX_STEPS', kind: 'int', default: 16, min: 1, max: 1000, help: 'most steps (images) per request' },
   { key: 'maxStepChars', flag: 'max-step-chars', env: 'STEPFRAME_MAX_STEP_CHARS', kind: 'int', default: 500, min: 1, max: 100000, help: 'longest step text, in characters' },
   { key: 'maxBufferedImages', flag: 'max-buffered-images', env: 'STEPFRAME_MAX_BUFFERED_IMAGES', kind: 'int', default: 2, min: 1, max: 64, help: 'encoded images a stream may hold for a slow client' },
+  { key: 'maxStallS', flag: 'max-stall-s', env: 'STEPFRAME_MAX_STALL_S', kind: 'number', default: 60, min: 0.1, max: 86400, help: 'a stream unread this long (images waiting) is ended with RESOURCE_EXHAUSTED' },
   { key: 'intraOpThreads', flag: 'intra-op-threads', env: 'STEPFRAME_INTRA_OP_THREADS', kind: 'int', default: 1, min: 0, max: 1024, help: 'ONNX Runtime threads per session (0: runtime default)' },
   { key: 'interOpThreads', flag: 'inter-op-threads', env: 'STEPFRAME_INTER_OP_THREADS', kind: 'int', default: 1, min: 0, max: 1024, help: 'ONNX Runtime inter-op threads per session' },
   { key: 'executionProviders', flag: 'execution-providers', env: 'STEPFRAME_EXECUTION_PROVIDERS', kind: 'list', default: ['cuda', 'cpu'], help: 'ONNX Runtime providers, tried in order' },

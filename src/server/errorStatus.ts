@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 
 import { EngineError } from '../pipeline/errors.js';
-import { DeadlineExceededError, DrainingError } from './serverErrors.js';
+import { DeadlineExceededError, DrainingError, StalledReaderError } from './serverErrors.js';
 
 export interface MappedError {
   code: status;
@@ -26,6 +26,7 @@ const ENGINE_CODES: Record<string, status> = {
 export function toGrpcError(error: unknown, requestId: string): MappedError {
   if (error instanceof DrainingError) return mapped(status.UNAVAILABLE, error.message);
   if (error instanceof DeadlineExceededError) return mapped(status.DEADLINE_EXCEEDED, error.message);
+  if (error instanceof StalledReaderError) return mapped(status.RESOURCE_EXHAUSTED, error.message);
   if (error instanceof EngineError && error.code in ENGINE_CODES) return mapped(ENGINE_CODES[error.code], error.message);
   return { ...mapped(status.INTERNAL, `internal error (request id ${requestId}); the details are in the server log`), internal: true };
 }

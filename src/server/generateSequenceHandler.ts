@@ -10,7 +10,7 @@ import type { Config } from './config.js';
 import { toGrpcError } from './errorStatus.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './logger.js';
-import { DeadlineExceededError } from './serverErrors.js';
+import { DeadlineExceededError, StalledReaderError } from './serverErrors.js';
 import type { Telemetry } from './telemetry.js';
 import { parseGenerateRequest } from './validateRequest.js';
 
@@ -48,10 +48,27 @@ async function serve(deps: Deps, call: Call): Promise<void> {
   const deadlineTimer = armDeadline(call, controller);
   const span = deps.telemetry.tracer.startSpan(METHOD, { attributes: { 'stepframe.request_id': requestId } });
   let buffered = 0;
-  const waiters: (() => void)[] = [];
+  let readerCaughtUp: (() => void) | null = null;
   const wrote = () => {
     buffered--;
-    waiters.shift()?.();
+    if (buffered < deps.config.maxBufferedImages) readerCaughtUp?.();
+  };
+  // Backpressure: the engine asks before each next image. A reader with too many images unsent
+  // makes it wait (holding no generation slot) until the reader catches up, or ends the stream
+  // once it has stalled for --max-stall-s.
+  const readerReady = (): Promise<void> | null => {
+    if (buffered < deps.config.maxBufferedImages) return null;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        readerCaughtUp = null;
+        reject(new StalledReaderError(deps.config.maxStallS, buffered));
+      }, deps.config.maxStallS * 1000);
+      readerCaughtUp = () => {
+        clearTimeout(timer);
+        readerCaughtUp = null;
+        resolve();
+      };
+    });
   };
 
   try {
@@ -78,6 +95,7 @@ async function serve(deps: Deps, call: Call): Promise<void> {
         ? (p) => call.write({ event: { $case: 'progress', value: { stepIndex: p.stepIndex, denoisingStep: p.denoiseStep, denoisingSteps: p.denoiseSteps } } })
         : undefined,
       onStage: (stepIndex, stage, start, end) => deps.telemetry.recordStage(imageSpan(stepIndex), stage, start, end),
+      readerReady,
     });
     for await (const image of stream) {
       if (images === 0) {
@@ -90,17 +108,6 @@ async function serve(deps: Deps, call: Call): Promise<void> {
       buffered++;
       deps.stats.maxBufferedImages = Math.max(deps.stats.maxBufferedImages, buffered);
       call.write({ event: { $case: 'image', value: toProtoImage(image) } }, wrote);
-      // Backpressure: generate the next image only once few enough are waiting for a slow client.
-      while (buffered >= deps.config.maxBufferedImages) {
-        await new Promise<void>((resolve, reject) => {
-          const onAbort = () => reject(controller.signal.reason);
-          waiters.push(() => {
-            controller.signal.removeEventListener('abort', onAbort);
-            resolve();
-          });
-          controller.signal.addEventListener('abort', onAbort, { once: true });
-        });
-      }
     }
     const summary = {
       images,

@@ -42,6 +42,7 @@ export class Telemetry {
     const gauges: [string, string, (s: EngineStats) => number][] = [
       ['queue_depth', 'sequences waiting for a generation slot', (s) => s.queuedSequences],
       ['active_sequences', 'sequences generating', (s) => s.activeSequences],
+      ['paused_sequences', 'sequences waiting for a slow reader, holding no generation slot', (s) => s.pausedSequences],
       ['queued_unet_rows', 'UNet rows waiting for a batch', (s) => s.queuedUnetRows],
       ['executors', 'model executors (worker threads) holding every model', (s) => s.executors.executors],
       ['executors_busy', 'executors running a model call now', (s) => s.executors.busy],

@@ -121,6 +121,8 @@ describe('GenerateSequence over real gRPC', () => {
     let shared: Promise<TestServer>;
     before(() => void (shared = startTestServer({ after: (fn) => void cleanups.push(fn) })));
     after(async () => {
+      // The hook can run before the server is up (every case filtered out): wait, then stop it.
+      await shared.catch(() => undefined);
       for (const cleanup of cleanups) await cleanup();
     });
 
@@ -202,6 +204,56 @@ describe('GenerateSequence over real gRPC', () => {
     let rest = 0;
     for (let r = await iterator.next(); !r.done; r = await iterator.next()) rest++;
     assert.equal(rest, 16); // 15 more images and the summary: nothing was lost
+  });
+
+  test('8 stalled readers give their slots back: a normal request still runs at once, and the stalled ones resume with identical images', async (t) => {
+    const { client, server } = await startTestServer(t, ['--max-steps', '40', '--max-buffered-images', '2', '--max-active-sequences', '8', '--max-stall-s', '60']);
+    const engine = await server.ready;
+    const long = (seed: bigint) => ({ steps: Array.from({ length: 40 }, (_, i) => `stir ${i}`), numInferenceSteps: 1, seed });
+    const short = { steps: ['boil the rice'], numInferenceSteps: 2, seed: 99n };
+    const timeAlone = async () => {
+      const t0 = performance.now();
+      await events(client.generate(short));
+      return performance.now() - t0;
+    };
+    await timeAlone();
+    const alone = await timeAlone();
+    // Each reader takes one image and stops reading: its client and HTTP/2 buffers fill, then the server's.
+    const readers = Array.from({ length: 8 }, (_, i) => client.generate(long(BigInt(i)))[Symbol.asyncIterator]());
+    for (const reader of readers) await reader.next();
+    for (let i = 0; i < 500 && engine.stats().pausedSequences < 8; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(engine.stats().pausedSequences, 8, 'all eight readers paused');
+    assert.equal(engine.stats().activeSequences, 0, 'paused sequences hold no slot');
+    const crowded = await timeAlone();
+    assert.ok(crowded < alone * 5 + 2000, `${crowded.toFixed(0)} ms beside 8 stalled readers, ${alone.toFixed(0)} ms alone`);
+    // Reading again, every paused stream completes, and its images are those of the same request read at once.
+    const reference = (await events(client.generate(long(3n)))).filter((e) => e.$case === 'image').map((e) => (e.$case === 'image' ? Buffer.from(e.value.data) : null));
+    const resumed: Buffer[][] = await Promise.all(readers.map(async (reader, i) => {
+      const images: Buffer[] = [];
+      for (let r = await reader.next(); !r.done; r = await reader.next()) {
+        const event = r.value;
+        if (event.$case === 'image') images.push(Buffer.from(event.value.data));
+      }
+      assert.equal(images.length, 39, `reader ${i}`);
+      return images;
+    }));
+    resumed[3].forEach((png, k) => assert.ok(png.equals(reference[k + 1]!), `image ${k + 1} of the resumed stream differs`));
+  });
+
+  test('a stream left unread past --max-stall-s is ended with RESOURCE_EXHAUSTED naming the stall', async (t) => {
+    const { client, server } = await startTestServer(t, ['--max-steps', '40', '--max-buffered-images', '2', '--max-stall-s', '0.5']);
+    const engine = await server.ready;
+    const reader = client.generate({ steps: Array.from({ length: 40 }, (_, i) => `stir ${i}`), numInferenceSteps: 1 })[Symbol.asyncIterator]();
+    await reader.next();
+    for (let i = 0; i < 500 && engine.stats().pausedSequences < 1; i++) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(engine.stats().pausedSequences, 0, 'the stalled stream was ended');
+    await assert.rejects(
+      (async () => {
+        for (let r = await reader.next(); !r.done; r = await reader.next()) void r;
+      })(),
+      (error: ServiceError) => error.code === status.RESOURCE_EXHAUSTED && /read nothing for 0\.5 s/.test(error.details),
+    );
   });
 
   test('reflection lists the service and describes it (what grpcurl list and describe use)', async (t) => {
