@@ -10,6 +10,8 @@ export interface AdmissionLimits {
 /** Limits concurrent sequences; waiting ones are admitted oldest first, and refused past the queue limit. */
 export class AdmissionGate {
   private active = 0;
+  /** Admitted sequences paused for a slow reader: they hold no slot, but count against the queue limit. */
+  private paused = 0;
   private readonly waiting: { admit: () => void; signal?: AbortSignal }[] = [];
 
   constructor(private readonly limits: AdmissionLimits) {}
@@ -20,6 +22,32 @@ export class AdmissionGate {
 
   get queuedCount(): number {
     return this.waiting.length;
+  }
+
+  get pausedCount(): number {
+    return this.paused;
+  }
+
+  /**
+   * Gives the slot back for a sequence whose reader lags; `resume` queues for one again. Paused
+   * sequences count against maxQueuedSequences, so slow readers cannot pile up state without bound.
+   */
+  pause(release: () => void): { resume: (signal?: AbortSignal) => Promise<() => void>; leave: () => void } {
+    release();
+    this.paused++;
+    let left = false;
+    const leave = () => {
+      if (left) return;
+      left = true;
+      this.paused--;
+    };
+    return {
+      resume: (signal) => {
+        leave();
+        return this.acquire(signal, { resume: true });
+      },
+      leave,
+    };
   }
 
   /**
@@ -33,9 +61,9 @@ export class AdmissionGate {
       this.active++;
       return this.releaser();
     }
-    if (!options.resume && this.waiting.length >= this.limits.maxQueuedSequences) {
+    if (!options.resume && this.waiting.length + this.paused >= this.limits.maxQueuedSequences) {
       throw new OverloadedError(
-        `${this.active} sequences are generating and ${this.waiting.length} are queued (limits ${this.limits.maxActiveSequences} and ${this.limits.maxQueuedSequences}); retry later`,
+        `${this.active} sequences are generating, ${this.waiting.length} are queued and ${this.paused} wait for slow readers (limits ${this.limits.maxActiveSequences} and ${this.limits.maxQueuedSequences}); retry later`,
       );
     }
     await new Promise<void>((resolve, reject) => {

@@ -57,8 +57,6 @@ export interface EngineStats {
 
 /** Every loaded bundle, their batching loops, and admission control: the one object the server talks to. */
 export class Engine {
-  private paused = 0;
-
   private constructor(
     private readonly runtimes: ReadonlyMap<string, BundleRuntime>,
     readonly defaultModel: string,
@@ -129,7 +127,7 @@ export class Engine {
     const unets = new Set([...this.runtimes.values()].map((r) => r.unet));
     return {
       activeSequences: this.gate.activeCount,
-      pausedSequences: this.paused,
+      pausedSequences: this.gate.pausedCount,
       queuedSequences: this.gate.queuedCount,
       queuedUnetRows: [...unets].reduce((sum, u) => sum + u.queuedRows, 0),
       executors: this.pool.executors.stats(),
@@ -172,15 +170,15 @@ export class Engine {
         if (!reader) continue;
         // A slow reader: the slot goes to others meanwhile; this sequence's state (the previous
         // frame, the remaining steps) waits in the suspended loop and costs no model time.
-        release();
+        const paused = this.gate.pause(release);
         release = () => undefined;
-        this.paused++;
         try {
           await abortable(reader, hooks.signal);
-        } finally {
-          this.paused--;
+        } catch (error) {
+          paused.leave(); // the reader stalled too long or went away
+          throw error;
         }
-        release = await this.gate.acquire(hooks.signal, { resume: true });
+        release = await paused.resume(hooks.signal);
       }
     } finally {
       release();

@@ -1,3 +1,5 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
 import { type Attributes, type Link, type Span, type SpanContext, context, metrics, trace } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -51,6 +53,15 @@ export class Telemetry {
     for (const [name, description, read] of gauges) {
       this.meter.createObservableGauge(`${PREFIX}${name}`, { description }).addCallback((result) => result.observe(read(stats())));
     }
+    // The main thread's event-loop delay since the previous scrape: model calls run in executors,
+    // so this stays near the timer resolution unless something blocks the loop.
+    const delay = monitorEventLoopDelay({ resolution: 1 });
+    delay.enable();
+    this.meter.createObservableGauge(`${PREFIX}event_loop_delay_seconds`, { description: 'main-thread event-loop delay since the last scrape', unit: 's' }).addCallback((result) => {
+      if (delay.count === 0) return;
+      for (const [quantile, value] of [['0.5', delay.percentile(50)], ['0.99', delay.percentile(99)], ['1', delay.max]] as const) result.observe(value / 1e9, { quantile });
+      delay.reset();
+    });
     // Which provider really runs the models: a CUDA request that fell back to CPU shows here.
     this.meter.createObservableGauge(`${PREFIX}models`, { description: 'loaded models by the execution provider running them' }).addCallback((result) => {
       for (const [provider, count] of Object.entries(stats().modelsByProvider)) result.observe(count, { provider });
