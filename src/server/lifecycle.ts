@@ -13,6 +13,7 @@ export class Lifecycle {
   readonly health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
   private engineRef: Engine | null = null;
   private drainingFlag = false;
+  private servingFlag = false;
   private readonly inFlight = new Set<Promise<unknown>>();
 
   get draining(): boolean {
@@ -21,6 +22,11 @@ export class Lifecycle {
 
   get inFlightCount(): number {
     return this.inFlight.size;
+  }
+
+  /** What health reports now: SERVING only when loaded, not draining and no executor is being replaced. */
+  get serving(): boolean {
+    return this.servingFlag;
   }
 
   serve(engine: Engine): void {
@@ -57,6 +63,7 @@ export class Lifecycle {
   }
 
   private setHealth(status: 'SERVING' | 'NOT_SERVING'): void {
+    this.servingFlag = status === 'SERVING';
     this.health.setStatus('', status);
     this.health.setStatus(SERVICE_NAME, status);
   }

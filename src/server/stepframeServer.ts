@@ -26,7 +26,7 @@ export interface StartOptions {
 export async function startServer(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
   const lifecycle = new Lifecycle();
   let engine: Engine | null = null;
-  const telemetry = new Telemetry(() => engine?.stats() ?? { activeSequences: 0, pausedSequences: 0, queuedSequences: 0, queuedUnetRows: 0, executors: { executors: 0, busy: 0, restarts: 0 }, modelsByProvider: {} });
+  const telemetry = new Telemetry(() => engine?.stats() ?? { activeSequences: 0, pausedSequences: 0, queuedSequences: 0, queuedUnetRows: 0, executors: { executors: 0, busy: 0, restarts: 0 }, modelsByProvider: {} }, () => lifecycle.serving);
   const grpcServer = await startGrpcServer(config, lifecycle, telemetry, log);
 
   const loadEngine = options.loadEngine ?? ((o: EngineOptions) => Engine.create(o));

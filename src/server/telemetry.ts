@@ -40,7 +40,9 @@ export class Telemetry {
   private readonly stageSeconds = this.meter.createHistogram(`${PREFIX}stage_seconds`, { description: 'time per image and stage', unit: 's' });
   private readonly firstImageSeconds = this.meter.createHistogram(`${PREFIX}time_to_first_image_seconds`, { description: 'request arrival to first image', unit: 's' });
 
-  constructor(stats: () => EngineStats) {
+  constructor(stats: () => EngineStats, serving: () => boolean = () => true) {
+    // 1 while health is SERVING: the signal for "a replica is NOT_SERVING" alerts.
+    this.meter.createObservableGauge(`${PREFIX}serving`, { description: '1 while health reports SERVING, else 0' }).addCallback((result) => result.observe(serving() ? 1 : 0));
     const gauges: [string, string, (s: EngineStats) => number][] = [
       ['queue_depth', 'sequences waiting for a generation slot', (s) => s.queuedSequences],
       ['active_sequences', 'sequences generating', (s) => s.activeSequences],
@@ -59,7 +61,8 @@ export class Telemetry {
     delay.enable();
     this.meter.createObservableGauge(`${PREFIX}event_loop_delay_seconds`, { description: 'main-thread event-loop delay since the last scrape', unit: 's' }).addCallback((result) => {
       if (delay.count === 0) return;
-      for (const [quantile, value] of [['0.5', delay.percentile(50)], ['0.99', delay.percentile(99)], ['1', delay.max]] as const) result.observe(value / 1e9, { quantile });
+      // A gauge may not carry "quantile" (summaries only), so the statistic is named in `stat`.
+      for (const [stat, value] of [['p50', delay.percentile(50)], ['p99', delay.percentile(99)], ['max', delay.max]] as const) result.observe(value / 1e9, { stat });
       delay.reset();
     });
     // Which provider really runs the models: a CUDA request that fell back to CPU shows here.
