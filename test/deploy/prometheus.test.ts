@@ -105,8 +105,8 @@ describe('metrics read by a real Prometheus', { skip }, () => {
     }
     assert.equal(Number(ok[0]?.value[1]), 6, 'six OK requests counted');
     assert.ok(Number((await query(api, 'max_over_time(stepframe_queue_depth[2m])'))[0].value[1]) >= 1, 'the queue depth moved');
-    // Two guidance rows per denoising step: 6 sequences × 2 images × 300 steps × 2 rows.
-    assert.equal(Number((await query(api, 'sum(stepframe_batch_rows_sum{model="unet"})'))[0].value[1]), 6 * 2 * 300 * 2, 'UNet batch rows recorded');
+    // The default fixture (attend_to_image) guides text and image separately: 3 rows a denoising step.
+    assert.equal(Number((await query(api, 'sum(stepframe_batch_rows_sum{model="unet"})'))[0].value[1]), 6 * 2 * 300 * 3, 'UNet batch rows recorded');
     assert.equal(Number((await query(api, 'sum(stepframe_time_to_first_image_seconds_count)'))[0].value[1]), 6);
     // The README's adapter rule: one value per pod.
     const hpa = await query(api, 'avg_over_time(stepframe_queue_depth{namespace!="",pod!=""}[1m])');
