@@ -144,7 +144,7 @@ describe('engine: cancellation and admission', () => {
     await assert.rejects(cancelled, CancelledError);
     assert.ok(progressAfterAbort <= 1, `${progressAfterAbort} denoising steps ran after the abort`);
     assert.equal((await next).length, 1);
-    assert.deepEqual(engine.stats(), { activeSequences: 0, queuedSequences: 0, queuedUnetRows: 0, executors: { executors: 2, busy: 0, restarts: 0 }, modelsByProvider: { cpu: 14 } });
+    assert.deepEqual(engine.stats(), { activeSequences: 0, pausedSequences: 0, queuedSequences: 0, queuedUnetRows: 0, executors: { executors: 2, busy: 0, restarts: 0 }, modelsByProvider: { cpu: 14 } });
   });
 
   test('overload fails at once with OverloadedError when the queue is full', async () => {
