@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
 
-import { EngineError } from '../pipeline/errors.js';
+import { EngineError, type EngineErrorCode } from '../pipeline/errors.js';
 import { DeadlineExceededError, DrainingError, StalledReaderError } from './serverErrors.js';
 
 export interface MappedError {
@@ -13,13 +13,20 @@ export interface MappedError {
   internal: boolean;
 }
 
-const ENGINE_CODES: Record<string, status> = {
+/**
+ * Every engine code and its status; `null` marks internal failures, which clients see only as
+ * INTERNAL with a request id. Typed by EngineErrorCode, so a new code does not compile until it is
+ * mapped here.
+ */
+const ENGINE_CODES: Record<EngineErrorCode, status | null> = {
   INVALID_ARGUMENT: status.INVALID_ARGUMENT,
   OVERLOADED: status.RESOURCE_EXHAUSTED,
   CANCELLED: status.CANCELLED,
   DEADLINE_EXCEEDED: status.DEADLINE_EXCEEDED,
   // A lost executor is replaced within seconds: the call is worth retrying, here or on another replica.
   EXECUTOR_LOST: status.UNAVAILABLE,
+  BUNDLE_INVALID: null,
+  MODEL_FAILURE: null,
 };
 
 /** The one place errors become gRPC statuses. */
@@ -27,7 +34,10 @@ export function toGrpcError(error: unknown, requestId: string): MappedError {
   if (error instanceof DrainingError) return mapped(status.UNAVAILABLE, error.message);
   if (error instanceof DeadlineExceededError) return mapped(status.DEADLINE_EXCEEDED, error.message);
   if (error instanceof StalledReaderError) return mapped(status.RESOURCE_EXHAUSTED, error.message);
-  if (error instanceof EngineError && error.code in ENGINE_CODES) return mapped(ENGINE_CODES[error.code], error.message);
+  if (error instanceof EngineError) {
+    const code = ENGINE_CODES[error.code];
+    if (code !== null) return mapped(code, error.message);
+  }
   return { ...mapped(status.INTERNAL, `internal error (request id ${requestId}); the details are in the server log`), internal: true };
 }
 
