@@ -9,7 +9,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { ImageFormat } from '../../src/generated/stepframe/v1/sequence_service.js';
+import { ImageFormat } from './generated/stepframe/v1/sequence_service.js';
 import { contactSheet } from './contactSheet.js';
 import { StepframeClient } from './stepframeClient.js';
 
