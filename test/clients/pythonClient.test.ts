@@ -30,8 +30,36 @@ describe('Python client', () => {
     const result = spawnSync('bash', [join(REPO_ROOT, 'clients', 'python', 'generate.sh'), out], { encoding: 'utf8' });
     assert.equal(result.status, 0, result.stderr);
     for (const file of ['sequence_service_pb2.py', 'sequence_service_pb2_grpc.py']) {
-      const committed = readFileSync(join(REPO_ROOT, 'clients', 'python', 'generated', 'stepframe', 'v1', file), 'utf8');
-      assert.equal(readFileSync(join(out, 'stepframe', 'v1', file), 'utf8'), committed, `${file} is stale: run clients/python/generate.sh`);
+      const committed = readFileSync(join(REPO_ROOT, 'clients', 'python', 'stepframe_client', '_generated', file), 'utf8');
+      assert.equal(readFileSync(join(out, file), 'utf8'), committed, `${file} is stale: run clients/python/generate.sh`);
     }
+  });
+
+  const hasVenv = hasGrpc && spawnSync(PYTHON, ['-c', 'import venv, ensurepip, setuptools'], { stdio: 'ignore' }).status === 0;
+  test('the package installs with pip into a fresh virtual environment and drives a live server from outside the repository', { skip: hasVenv ? false : 'skipped: python3-venv, python3-pip or python3-setuptools missing (.ci/run installs them)' }, async (t) => {
+    const { address } = await startTestServer(t);
+    const work = mkdtempSync(join(tmpdir(), 'stepframe-venv-'));
+    t.after(() => rmSync(work, { recursive: true, force: true }));
+    const run = promisify(execFile);
+    // Debian's grpcio and protobuf satisfy the dependencies: nothing is downloaded.
+    await run(PYTHON, ['-m', 'venv', '--system-site-packages', join(work, 'venv')]);
+    await run(join(work, 'venv', 'bin', 'pip'), ['install', '--quiet', '--no-index', '--no-build-isolation', join(REPO_ROOT, 'clients', 'python')], { cwd: work });
+    const script = [
+      'import sys, stepframe_client',
+      'from stepframe_client import StepframeClient, cancel_after',
+      'assert "site-packages" in stepframe_client.__file__, stepframe_client.__file__',
+      'with StepframeClient(sys.argv[1]) as client:',
+      '    sequence = client.collect(["chop the carrots", "stir"], num_inference_steps=2, seed=5, timeout=60)',
+      '    call = client.generate(["stir"] * 3, num_inference_steps=300)',
+      '    cancel_after(call, 0.3)',
+      '    try:',
+      '        for _ in call: pass',
+      '        cancelled = "no"',
+      '    except Exception as error:',
+      '        cancelled = error.code().name',
+      '    print(len(sequence.images), sequence.summary.images, len(client.list_models().models), cancelled)',
+    ].join('\n');
+    const { stdout } = await run(join(work, 'venv', 'bin', 'python'), ['-c', script, address], { cwd: work });
+    assert.equal(stdout.trim(), '2 2 6 CANCELLED');
   });
 });

@@ -2,7 +2,7 @@
 """Client and server classes corresponding to protobuf-defined services."""
 import grpc
 
-from stepframe.v1 import sequence_service_pb2 as stepframe_dot_v1_dot_sequence__service__pb2
+from . import sequence_service_pb2 as stepframe_dot_v1_dot_sequence__service__pb2
 
 
 class SequenceServiceStub(object):

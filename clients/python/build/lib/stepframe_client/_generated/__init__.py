@@ -1,0 +1,1 @@
+"""protoc output for proto/stepframe/v1/sequence_service.proto (clients/python/generate.sh)."""
