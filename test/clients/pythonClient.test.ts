@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 
 import { REPO_ROOT } from '../helpers/paths.js';
+import { readmeExample } from '../helpers/readmeExamples.js';
 import { startTestServer } from '../helpers/testServer.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -61,5 +62,8 @@ describe('Python client', () => {
     ].join('\n');
     const { stdout } = await run(join(work, 'venv', 'bin', 'python'), ['-c', script, address], { cwd: work });
     assert.equal(stdout.trim(), '2 2 6 CANCELLED');
+    // The README's example, run in the same environment.
+    const readme = await run(join(work, 'venv', 'bin', 'python'), ['-c', readmeExample('### Python', 'python', address)], { cwd: work });
+    assert.match(readme.stdout, /^(progress\n)+image\nsummary\n$/);
   });
 });

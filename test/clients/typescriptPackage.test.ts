@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 
 import { REPO_ROOT } from '../helpers/paths.js';
+import { readmeExample } from '../helpers/readmeExamples.js';
 import { startTestServer } from '../helpers/testServer.js';
 
 const PACKAGE = join(REPO_ROOT, 'clients', 'typescript');
@@ -43,4 +44,9 @@ test('@stepframe/client packs, installs into a fresh project, and drives a live 
   const out = JSON.parse(stdout.trim());
   // 1 is grpc's CANCELLED.
   assert.deepEqual(out, { images: ['image/png', 'image/png'], summary: 2, models: 6, cancelled: '1' });
+
+  // The README's example, as a team would paste it into their project.
+  writeFileSync(join(project, 'readme.mjs'), readmeExample('### TypeScript', 'ts', address));
+  const readme = await promisify(execFile)(process.execPath, ['readme.mjs'], { cwd: project, encoding: 'utf8' });
+  assert.match(readme.stdout, /^0 image\/png \d+\n1 image\/png \d+\n2 images in \d+(\.\d+)? ms\n$/);
 });
