@@ -38,16 +38,25 @@ describe('TLS', { skip: hasOpenssl ? false : 'skipped: openssl is not installed'
     assert.equal((await secure.listModels({ timeoutMs: 10_000 })).models.length, 6);
     const plain = new StepframeClient(`127.0.0.1:${server.port}`);
     t.after(() => plain.close());
-    await assert.rejects(plain.listModels({ timeoutMs: 3000 }));
+    // The plaintext client never gets a usable connection: UNAVAILABLE, not a timeout or an answer.
+    await assert.rejects(plain.listModels({ timeoutMs: 3000 }), (error: grpc.ServiceError) => {
+      assert.equal(error.code, grpc.status.UNAVAILABLE, `${grpc.status[error.code]}: ${error.details}`);
+      return true;
+    });
   });
 
   test('with --tls-client-ca the server requires a client certificate (mTLS)', async (t) => {
     const { server } = await startTestServer(t, ['--tls-cert', join(dir, 'server.crt'), '--tls-key', join(dir, 'server.key'), '--tls-client-ca', join(dir, 'ca.crt')]);
-    const withCert = new StepframeClient(`127.0.0.1:${server.port}`, grpc.credentials.createSsl(read('ca.crt'), read('client.key'), read('client.crt')));
+    // The client package's own TLS options, PEM in, as a team would pass them.
+    const withCert = new StepframeClient(`127.0.0.1:${server.port}`, { tls: { ca: read('ca.crt'), key: read('client.key'), cert: read('client.crt') } });
     t.after(() => withCert.close());
     assert.equal((await withCert.listModels({ timeoutMs: 10_000 })).models.length, 6);
     const withoutCert = new StepframeClient(`127.0.0.1:${server.port}`, grpc.credentials.createSsl(read('ca.crt')));
     t.after(() => withoutCert.close());
-    await assert.rejects(withoutCert.listModels({ timeoutMs: 3000 }));
+    // The handshake is refused for want of a client certificate: UNAVAILABLE, not a timeout.
+    await assert.rejects(withoutCert.listModels({ timeoutMs: 3000 }), (error: grpc.ServiceError) => {
+      assert.equal(error.code, grpc.status.UNAVAILABLE, `${grpc.status[error.code]}: ${error.details}`);
+      return true;
+    });
   });
 });
