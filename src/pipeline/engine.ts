@@ -57,12 +57,19 @@ export interface EngineStats {
 
 /** Every loaded bundle, their batching loops, and admission control: the one object the server talks to. */
 export class Engine {
+  /** Fixed once loaded: a replaced executor loads each model on the provider it had. */
+  private readonly modelsByProvider: Record<string, number>;
+
   private constructor(
     private readonly runtimes: ReadonlyMap<string, BundleRuntime>,
     readonly defaultModel: string,
     private readonly gate: AdmissionGate,
     private readonly pool: SessionPool,
-  ) {}
+  ) {
+    const models = new Set([...runtimes.values()].flatMap((r) => [r.bundle.textEncoder, r.bundle.unet, r.bundle.vaeDecoder, r.bundle.imageEncoder, r.bundle.fuser]));
+    this.modelsByProvider = {};
+    for (const model of models) if (model) this.modelsByProvider[model.provider] = (this.modelsByProvider[model.provider] ?? 0) + 1;
+  }
 
   static async create(options: EngineOptions): Promise<Engine> {
     const dirs = await findBundleDirs(options.modelsDir);
@@ -131,15 +138,8 @@ export class Engine {
       queuedSequences: this.gate.queuedCount,
       queuedUnetRows: [...unets].reduce((sum, u) => sum + u.queuedRows, 0),
       executors: this.pool.executors.stats(),
-      modelsByProvider: this.modelsByProvider(),
+      modelsByProvider: this.modelsByProvider,
     };
-  }
-
-  private modelsByProvider(): Record<string, number> {
-    const models = new Set([...this.runtimes.values()].flatMap((r) => [r.bundle.textEncoder, r.bundle.unet, r.bundle.vaeDecoder, r.bundle.imageEncoder, r.bundle.fuser]));
-    const counts: Record<string, number> = {};
-    for (const model of models) if (model) counts[model.provider] = (counts[model.provider] ?? 0) + 1;
-    return counts;
   }
 
   /** False while a lost executor is being replaced: the server reports NOT_SERVING meanwhile. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -44,7 +44,9 @@ describe('Python client', () => {
     const run = promisify(execFile);
     // Debian's grpcio and protobuf satisfy the dependencies: nothing is downloaded.
     await run(PYTHON, ['-m', 'venv', '--system-site-packages', join(work, 'venv')]);
-    await run(join(work, 'venv', 'bin', 'pip'), ['install', '--quiet', '--no-index', '--no-build-isolation', join(REPO_ROOT, 'clients', 'python')], { cwd: work });
+    // pip builds in the source folder (build/, *.egg-info), so it gets a copy, not the repository's.
+    cpSync(join(REPO_ROOT, 'clients', 'python'), join(work, 'source'), { recursive: true });
+    await run(join(work, 'venv', 'bin', 'pip'), ['install', '--quiet', '--no-index', '--no-build-isolation', join(work, 'source')], { cwd: work });
     const script = [
       'import sys, stepframe_client',
       'from stepframe_client import StepframeClient, cancel_after',

@@ -63,15 +63,12 @@ async function readManifest(dir: string): Promise<BundleManifest> {
   const optional = async (...parts: string[]) => (existsSync(join(dir, ...parts)) ? ((await readJson(join(dir, ...parts))) as Record<string, unknown>) : {});
   const vae = await optional('vae_decoder', 'config.json');
   const unet = await optional('unet', 'config.json');
-  const schedulerFile = join('scheduler', 'scheduler_config.json');
-  const scheduler = schedulerForConfig(await optional(schedulerFile), schedulerFile);
   const number = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined);
   return optimumBaselineManifest(basename(dir), {
     sampleSize: number(unet.sample_size),
     latentChannels: number(vae.latent_channels),
     scalingFactor: number(vae.scaling_factor),
     vaeBlocks: Array.isArray(vae.block_out_channels) && vae.block_out_channels.length > 0 ? vae.block_out_channels.length : undefined,
-    scheduler: scheduler ?? undefined,
   });
 }
 
@@ -95,6 +92,10 @@ export class BundleLoader {
 
   async load(dir: string): Promise<LoadedBundle> {
     const manifest = await readManifest(dir);
+    // Read before any model loads, so a scheduler class stepframe lacks is refused at once.
+    const scheduler = await readSchedulerConfig(resolve(dir, manifest.schedulerConfigPath), manifest.schedulerConfigPath);
+    // A folder without stepframe.json samples with the scheduler its diffusers config names.
+    if (manifest.synthesized && scheduler.name) manifest.defaults = { ...manifest.defaults, scheduler: scheduler.name };
     const model = async (name: ComponentName): Promise<OnnxModel | null> => {
       const spec = manifest.components[name];
       if (!spec) return null;
@@ -118,7 +119,7 @@ export class BundleLoader {
       dir,
       manifest,
       tokenizer: await this.tokenizer(resolve(dir, manifest.tokenizerPath)),
-      schedulerConfig: await readSchedulerConfig(resolve(dir, manifest.schedulerConfigPath), manifest.schedulerConfigPath),
+      schedulerConfig: scheduler.config,
       imagePreprocess:
         needsImage && manifest.featureExtractorPath
           ? parsePreprocessorConfig(
@@ -170,10 +171,11 @@ export class BundleLoader {
   }
 }
 
-async function readSchedulerConfig(file: string, relative: string): Promise<SchedulerConfig> {
+/** The parsed config and the stepframe scheduler its `_class_name` names (null when it names none). */
+async function readSchedulerConfig(file: string, relative: string): Promise<{ config: SchedulerConfig; name: string | null }> {
   const raw = await readJson(file);
-  if (typeof raw === 'object' && raw !== null) schedulerForConfig(raw as Record<string, unknown>, relative);
-  return parseSchedulerConfig(raw);
+  const name = typeof raw === 'object' && raw !== null ? schedulerForConfig(raw as Record<string, unknown>, relative) : null;
+  return { config: parseSchedulerConfig(raw), name };
 }
 
 /** Cross-model checks: the manifest's sizes agree with what the graphs declare. */

@@ -141,14 +141,13 @@ export interface DiffusersConfigs {
   scalingFactor?: number;
   /** One entry per VAE block: the VAE downsamples 2^(blocks − 1) times (8 for SD's four blocks). */
   vaeBlocks?: number;
-  /** The scheduler scheduler_config.json's `_class_name` names, as a stepframe scheduler name. */
-  scheduler?: string;
 }
 
 /**
  * A plain Optimum SD export (no stepframe.json) read as the paper's baseline: text-only
- * conditioning, and the latent space and scheduler its diffusers configs describe (SD 1.x's
- * defaults where a config is missing: 8x VAE, 4 latent channels, 0.18215, DDPM sampling).
+ * conditioning, and the latent space its diffusers configs describe (SD 1.x's defaults where a
+ * config is missing: 8x VAE, 4 latent channels, 0.18215). The loader sets the default scheduler
+ * from scheduler_config.json (DDPM when it names none).
  */
 export function optimumBaselineManifest(name: string, configs: DiffusersConfigs = {}): BundleManifest {
   const latentSize = configs.sampleSize ?? 64;
@@ -170,7 +169,7 @@ export function optimumBaselineManifest(name: string, configs: DiffusersConfigs 
     featureExtractorPath: null,
     schedulerConfigPath: 'scheduler/scheduler_config.json',
     imageGuidance: false,
-    defaults: { scheduler: configs.scheduler ?? 'ddpm', numInferenceSteps: 50, guidanceScale: 7.5, imageGuidanceScale: 1 },
+    defaults: { scheduler: 'ddpm', numInferenceSteps: 50, guidanceScale: 7.5, imageGuidanceScale: 1 },
     provenance: { source: 'optimum export (no stepframe.json)' },
     synthesized: true,
   };

@@ -4,7 +4,6 @@ import type { ExecutionSettings } from './executionSettings.js';
 import type { Executor } from './executor.js';
 import { MainThreadExecutor } from './mainThreadExecutor.js';
 import type { LoadedModelInfo, ProviderChoice, WireFeed, WireOutputs } from './protocol.js';
-import { ModelLoadError } from './sessionHost.js';
 import { WorkerExecutor } from './workerExecutor.js';
 
 /** The right to run one model call on one executor; give it back with `release`. */
@@ -231,4 +230,3 @@ export class ExecutorPool {
   }
 }
 
-export { ModelLoadError };

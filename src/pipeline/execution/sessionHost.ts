@@ -31,7 +31,7 @@ export class SessionHost {
     for (let i = 0; i < providers.length; i++) {
       const choice = providers[i];
       try {
-        const session = await ort.InferenceSession.create(file, sessionOptions(choice, threads, i < providers.length - 1));
+        const session = await ort.InferenceSession.create(file, sessionOptions(choice, threads));
         const inputs = metadata(session.inputMetadata);
         this.models.set(modelId, { file, session, inputTypes: new Map(inputs.map((m) => [m.name, m.type])) });
         return { provider: choice.name, inputs, outputs: metadata(session.outputMetadata), unavailable };
@@ -76,16 +76,13 @@ export class SessionHost {
   }
 }
 
-function sessionOptions(choice: ProviderChoice, threads: SessionThreads, quiet: boolean): ort.InferenceSession.SessionOptions {
+function sessionOptions(choice: ProviderChoice, threads: SessionThreads): ort.InferenceSession.SessionOptions {
   const provider = choice.deviceId === undefined ? choice.name : ({ name: choice.name, deviceId: choice.deviceId } as ort.InferenceSession.ExecutionProviderConfig);
   return {
     executionProviders: [provider],
     graphOptimizationLevel: 'all',
     intraOpNumThreads: threads.intraOpNumThreads,
     interOpNumThreads: threads.interOpNumThreads,
-    // A provider that may fall back (CUDA without its libraries) would print ONNX Runtime's own
-    // error text at start-up; the engine reports the fallback itself, once, in its own words.
-    ...(quiet ? { logSeverityLevel: 4 as const } : {}),
   };
 }
 
@@ -94,8 +91,6 @@ function castFeed(feed: WireFeed, declared: string): ort.Tensor {
   const dims = feed.dims as number[];
   if (feed.type === 'float32' && declared === 'float16') return new ort.Tensor('float16', toFloat16Array(feed.data), dims);
   if (feed.type === 'int64' && declared === 'int32') return new ort.Tensor('int32', Int32Array.from(feed.data, Number), dims);
-  if (feed.type === 'int64' && declared === 'float32') return new ort.Tensor('float32', Float32Array.from(feed.data, Number), dims);
-  if (feed.type === 'int64' && declared === 'float16') return new ort.Tensor('float16', toFloat16Array(Float32Array.from(feed.data, Number)), dims);
   return new ort.Tensor(feed.type, feed.data, dims);
 }
 

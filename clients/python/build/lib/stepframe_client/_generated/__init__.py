@@ -1,1 +1,0 @@
-"""protoc output for proto/stepframe/v1/sequence_service.proto (clients/python/generate.sh)."""
