@@ -33,7 +33,7 @@ type SamplingDefaults = Pick<SequenceRequest, 'scheduler' | 'numInferenceSteps' 
 /**
  * What a request that leaves the sampling fields unset gets from `info`'s bundle. On a model with
  * three-row guidance that includes its image guidance scale, the setting its quality figures are
- * measured at (two-row guidance there scored half the text probe; docs/results.md).
+ * measured at (two-row guidance there scored half the text probe; docs/experiments.md, "Execution").
  */
 export function samplingDefaults(info: ModelInfo): SamplingDefaults {
   return {

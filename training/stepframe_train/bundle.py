@@ -19,10 +19,10 @@ from .stack import Stack, parameter_count, weights_digest
 SHARED_DIR = "shared"
 SHARED_COMPONENTS = ("text_encoder", "image_encoder", "vae_encoder", "vae_decoder")
 # The sampling defaults each trained bundle's manifest declares. Text guidance is 4, not the paper's 7.5: chosen on 48 val
-# recipes (train.guidance_sweep, docs/results.md), where 4 scored higher on the text probe, lower on style error and
+# recipes (experiments.guidance_sweep, docs/experiments.md), where 4 scored higher on the text probe, lower on style error and
 # higher in PSNR than 7.5 for every bundle, the baseline included; at 7.5 these small models over-saturate.
 DEFAULTS = {"scheduler": "ddpm", "num_inference_steps": 50, "guidance_scale": 4.0, "image_guidance_scale": 1.5}
-# Where a trained bundle's own default differs (docs/results.md, "Fine-tuning length and style weight"), each chosen
+# Where a trained bundle's own default differs (docs/experiments.md, "Which image guidance should each bundle default to?"), each chosen
 # on 48 val recipes after 4000 fine-tuning steps (text probe / style error; half the baseline's error is 52.2):
 # - image_pooling at 1.0: 93.8% / 58.5, against 88.4% / 55.9 at 1.5 and 75.3% / 56.7 at 2.5. It is the fuser that
 #   follows the text best, and more image guidance buys it little style: it passes on colours but not the vessel's shape.

@@ -48,7 +48,7 @@ class VaeConfig:
     latent_channels: int = 8
     # One 16x16 stage after a 4x4 space-to-depth fold: the same 16x16 latents as SD's three stages at a quarter of the
     # cost (no convolution runs at 64x64), and every latent cell sees its own pixels directly, which keeps small
-    # pieces sharp: 27.3 vs 24.6 dB held-out after 1400 steps at batch 8 (docs/results.md).
+    # pieces sharp: 27.3 vs 24.6 dB held-out after 1400 steps at batch 8 (docs/experiments.md).
     channels: tuple[int, ...] = (64,)
     groups: int = 8
     scaling_factor: float = 0.18215
@@ -68,7 +68,7 @@ class UnetConfig:
     latent_channels: int = 8
     # Three levels (16x16, 8x8, 4x4) with attention only on the two coarser ones: the finest level's cross-attention
     # (256 queries x 77 keys) took over half of a training step, and conditioning reaches it through the skip path.
-    # 0.29 vs 0.45 s per step against (32, 48) with attention everywhere, and a lower loss at equal wall time (docs/results.md).
+    # 0.29 vs 0.45 s per step against (32, 48) with attention everywhere, and a lower loss at equal wall time (docs/experiments.md).
     channels: tuple[int, ...] = (32, 48, 40)
     cross_attention_dim: int = 64
     heads: int = 4

@@ -1,7 +1,8 @@
-"""Write a complete set of bundles, from a training checkpoint or from seeded random weights.
+"""Write a complete set of bundles from seeded random weights (test fixtures, benchmark bundles).
+
+Trained bundles are written by train_all's last stage (pipeline/finish.py).
 
     /usr/bin/python3 -m stepframe_train.export --random --seed 7 --preset tiny --out ../test/fixtures/bundles --parity
-    /usr/bin/python3 -m stepframe_train.export --checkpoint runs/stack.pt --out ../models
     /usr/bin/python3 -m stepframe_train.export --random --seed 7 --preset tiny --fp16 --out /tmp/fixtures-fp16
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 
 from .bundle import BundleSpec, write_bundles
 from .clip_tokenizer import ClipTokenizer
-from .config import StackConfig, default_stack, tiny_stack
+from .config import default_stack, tiny_stack
 from .models.fusers import FUSER_KINDS
 from .models.text_encoder import compact_token_map
 from .stack import Stack, build_fuser_for, build_stack
@@ -55,39 +56,10 @@ def random_bundles(seed: int, preset: str, kinds: tuple[str, ...], tokenizer_dir
     return shared, specs
 
 
-def checkpoint_bundles(path: Path) -> tuple[Stack, list[BundleSpec]]:
-    """A checkpoint written by training: the shared stack's weights plus one UNet and fuser per fuser kind."""
-    ckpt = torch.load(path, map_location="cpu")
-    base = StackConfig.from_dict(ckpt["config"])
-    shared = build_stack(base, ckpt["token_map"])
-    shared.text_encoder.load_state_dict(ckpt["text_encoder"])
-    shared.image_encoder.load_state_dict(ckpt["image_encoder"])
-    shared.vae.load_state_dict(ckpt["vae"])
-    specs = []
-    for name, entry in ckpt["bundles"].items():
-        cfg = StackConfig.from_dict({**ckpt["config"], "fuser": entry["fuser_config"]})
-        unet, fuser = UNet(cfg.unet), build_fuser_for(cfg)
-        unet.load_state_dict(entry["unet"])
-        fuser.load_state_dict(entry["fuser"])
-        specs.append(
-            BundleSpec(
-                name=name,
-                fuser_kind=cfg.fuser.kind,
-                unet=unet,
-                fuser=fuser,
-                image_guidance=entry["image_guidance"],
-                defaults=entry["defaults"],
-                provenance={"weights": "trained", **entry.get("provenance", {})},
-            )
-        )
-    return shared, specs
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--checkpoint", type=Path, help="training checkpoint to export")
-    source.add_argument("--random", action="store_true", help="seeded random weights (test bundles)")
+    # Trained bundles are exported by train_all (its last stage); this command writes seeded random ones.
+    parser.add_argument("--random", action="store_true", required=True, help="seeded random weights (test and benchmark bundles)")
     parser.add_argument("--seed", type=int, default=7, help="seed for --random")
     parser.add_argument("--preset", choices=("tiny", "default"), default="tiny", help="model sizes for --random")
     parser.add_argument("--fusers", default=",".join(FUSER_KINDS), help="comma-separated fuser kinds for --random")
@@ -99,16 +71,12 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     started = time.perf_counter()
-    if args.random:
-        kinds = tuple(k.strip() for k in args.fusers.split(",") if k.strip())
-        unknown = [k for k in kinds if k not in FUSER_KINDS]
-        if unknown:
-            parser.error(f"--fusers: unknown kind(s) {', '.join(unknown)}; expected {', '.join(FUSER_KINDS)}")
-        shared, specs = random_bundles(args.seed, args.preset, kinds, args.tokenizer)
-        provenance = {"created_by": "stepframe_train.export"}
-    else:
-        shared, specs = checkpoint_bundles(args.checkpoint)
-        provenance = {"created_by": "stepframe_train.export", "checkpoint": args.checkpoint.name}
+    kinds = tuple(k.strip() for k in args.fusers.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in FUSER_KINDS]
+    if unknown:
+        parser.error(f"--fusers: unknown kind(s) {', '.join(unknown)}; expected {', '.join(FUSER_KINDS)}")
+    shared, specs = random_bundles(args.seed, args.preset, kinds, args.tokenizer)
+    provenance = {"created_by": "stepframe_train.export"}
     if args.fp16 and args.parity:
         parser.error("--parity records float32 PyTorch outputs; export --fp16 without it (the compatibility test compares fp16 with fp32 images)")
     written = write_bundles(args.out, shared, specs, args.tokenizer, provenance, parity_seed=args.seed if args.parity else None)

@@ -1,6 +1,12 @@
-"""Writes the test split as files (recipes.json with step texts, and reference PNGs) for evaluation without Python."""
+"""Writes the test split as files (recipes.json with step texts, and reference PNGs) for evaluation without Python.
+
+    cd training && /usr/bin/python3 -m stepframe_train.world.export_test_split --out world_test
+
+The split is a function of the world's seed alone, so training/world_test stays valid across retrainings.
+"""
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -27,3 +33,16 @@ def export_test_split(out: Path, seed: int = 0) -> None:
             "style": {"table": style.table, "vessel": style.vessel, "shape": style.shape, "light_gain": round(style.light_gain, 4)},
         })
     (out / "recipes.json").write_text(json.dumps({"seed": seed, "recipes": entries}, indent=1) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seed", type=int, default=0, help="the recipe world's seed")
+    args = parser.parse_args(argv)
+    export_test_split(args.out, args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

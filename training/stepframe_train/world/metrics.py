@@ -28,7 +28,7 @@ def _chroma(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # Chromaticity distance under which a pixel counts as the step's colour. Strict for dark colours, where a few RGB
-# units move the chromaticity a lot; docs/results.md measures how the probe moves with it.
+# units move the chromaticity a lot; docs/experiments.md measures how the probe moves with it.
 PROBE_TOLERANCE = 0.045
 
 

@@ -1,6 +1,8 @@
-"""Trains one autoencoder variant briefly and scores it, to compare architectures and losses before a full run.
+"""Which autoencoder shape and loss keep the small pieces the text is about?
 
-    cd training && /usr/bin/python3 -m stepframe_train.train.autoencoder_trial --steps 1400 --batch 8 --patch 4 --channels 64
+Trains one autoencoder variant briefly and scores it, to compare architectures and losses before a full run.
+
+    cd training && /usr/bin/python3 -m experiments.autoencoder_trial --steps 1400 --batch 8 --patch 4 --channels 64
 
 The training log's last "vae step" line gives the seconds per step (training only, before the scoring).
 
@@ -12,7 +14,7 @@ evaluation: the reconstruction itself and a copy of the previous frame. One thre
 """
 from __future__ import annotations
 
-from . import single_thread  # noqa: F401  (before torch: one thread, so two trials run side by side)
+from stepframe_train.pipeline import threads  # noqa: F401  (before torch: one thread, so two experiments run side by side)
 
 import argparse
 import dataclasses
@@ -21,13 +23,14 @@ import time
 import numpy as np
 import torch
 
-from ..config import default_stack
-from ..world.metrics import PROBE_TOLERANCE, text_probe
-from ..world.recipes import split
-from ..world.render import render_recipe
-from .data import load_split
-from .evaluate import autoencoder_roundtrip
-from .stages import train_vae
+from stepframe_train.config import default_stack
+from stepframe_train.world.metrics import PROBE_TOLERANCE, text_probe
+from stepframe_train.world.recipes import split
+from stepframe_train.world.render import render_recipe
+from stepframe_train.pipeline.data import load_split
+from stepframe_train.pipeline.evaluate import autoencoder_roundtrip
+from stepframe_train.pipeline.autoencoder import train_vae
+from stepframe_train.pipeline.settings import TrainingConfig
 
 
 TOLERANCES = (PROBE_TOLERANCE, 0.06, 0.075, 0.09)
@@ -60,15 +63,16 @@ def probe_by_tolerance(vae, recipes) -> dict[float, tuple[float, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    pipeline = TrainingConfig()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=1400)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=1.5e-3)
-    parser.add_argument("--detail-weight", type=float, default=8.0)
+    parser.add_argument("--batch", type=int, default=pipeline.autoencoder.batch)
+    parser.add_argument("--lr", type=float, default=pipeline.autoencoder.lr)
+    parser.add_argument("--detail-weight", type=float, default=pipeline.autoencoder.detail_weight)
     parser.add_argument("--patch", type=int, default=4, help="space-to-depth fold (1: SD's layout)")
     parser.add_argument("--channels", default="64", help="comma-separated stage widths; each after the first halves the size")
     parser.add_argument("--latent-channels", type=int, default=None, help="default: the stack's (8)")
-    parser.add_argument("--recipes", type=int, default=2500, help="training recipes")
+    parser.add_argument("--recipes", type=int, default=pipeline.recipes, help="training recipes")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     cfg = default_stack("baseline")
@@ -76,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                                   latent_channels=args.latent_channels or cfg.vae.latent_channels)
     cfg = dataclasses.replace(cfg, vae=vae_cfg)
     started = time.time()
-    vae, _, losses = train_vae(cfg, load_split("train", limit=args.recipes), load_split("val", limit=60), args.steps, args.batch,
-                               lambda message: print(message, flush=True), seed=11, lr=args.lr, detail_weight=args.detail_weight)
+    stage = dataclasses.replace(pipeline.autoencoder, steps=args.steps, batch=args.batch, lr=args.lr, detail_weight=args.detail_weight)
+    vae, _, losses = train_vae(cfg, load_split("train", limit=args.recipes), load_split("val", limit=60), stage, lambda message: print(message, flush=True))
     trained = time.time() - started
     with torch.no_grad():
         kept = pieces_kept(vae, split("test")[:40])

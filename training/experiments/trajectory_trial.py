@@ -1,7 +1,9 @@
-"""Finds where along the 50-step sampling trajectory a trained bundle loses the step's new ingredient.
+"""Where along the sampling trajectory does a bundle lose the step's new ingredient?
 
-    cd training && /usr/bin/python3 -m stepframe_train.train.trajectory_trial --fuser baseline
-    cd training && /usr/bin/python3 -m stepframe_train.train.trajectory_trial --runs /tmp/other_runs --guidance 3 7.5 12
+Finds where along the 50-step sampling trajectory a trained bundle loses the step's new ingredient.
+
+    cd training && /usr/bin/python3 -m experiments.trajectory_trial --fuser baseline
+    cd training && /usr/bin/python3 -m experiments.trajectory_trial --runs /tmp/other_runs --guidance 3 7.5 12
 
 For each probed step of the first --recipes val recipes it noises the reference frame's latent to the
 schedule's timestep at each --start index (0: plain sampling from pure noise, as the service does; 49: the last
@@ -14,7 +16,7 @@ One thread, so two trials (say two --runs folders) can run side by side.
 """
 from __future__ import annotations
 
-from . import single_thread  # noqa: F401  (before torch: one thread, so two trials run side by side)
+from stepframe_train.pipeline import threads  # noqa: F401  (before torch: one thread, so two experiments run side by side)
 
 import argparse
 import dataclasses
@@ -23,15 +25,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import default_stack
-from ..export import REPO
-from ..models.fusers import FUSER_KINDS
-from ..reference_sampler import GUIDANCE_ROWS, DiscreteScheduler, guided_eps
-from ..world.metrics import probe_target, text_probe
-from ..world.recipes import split
-from ..world.render import render_recipe
-from .evaluate import decode_latents, encode_frames
-from .finish import first_stage_checkpoints, sampler_settings, trained_config, trained_sampler
+from stepframe_train.config import default_stack
+from stepframe_train.export import REPO
+from stepframe_train.models.fusers import FUSER_KINDS
+from stepframe_train.reference_sampler import GUIDANCE_ROWS, DiscreteScheduler, guided_eps
+from stepframe_train.world.metrics import probe_target, text_probe
+from stepframe_train.world.recipes import split
+from stepframe_train.world.render import render_recipe
+from stepframe_train.pipeline.evaluate import decode_latents, encode_frames
+from stepframe_train.pipeline.checkpoints import first_stage_checkpoints, sampler_settings, trained_config, trained_sampler
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,8 @@
-"""The style error by position along the chain: does a bundle miss the style at once, or drift away step by step?
+"""Does a bundle miss the style at once, or drift away from it step by step along the chain?
 
-    cd training && /usr/bin/python3 -m stepframe_train.train.style_by_step --fuser image_pooling --recipes 16
+The style error by position along the chain.
+
+    cd training && /usr/bin/python3 -m experiments.style_by_step --fuser image_pooling --recipes 16
 
 Scores the checkpoints in --runs as evaluate.py does (the first reference frame given, every later
 frame generated from the one before, the bundle's default sampler settings or --image-guidance) on the first --recipes
@@ -10,7 +12,7 @@ a third of the frames by chance, with three shapes). One thread, so two fusers c
 """
 from __future__ import annotations
 
-from . import single_thread  # noqa: F401  (before torch: one thread, so two trials run side by side)
+from stepframe_train.pipeline import threads  # noqa: F401  (before torch: one thread, so two experiments run side by side)
 
 import argparse
 import dataclasses
@@ -19,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import default_stack
-from ..export import REPO
-from ..models.fusers import FUSER_KINDS
-from ..world.metrics import style_rows_by_position
-from ..world.recipes import split
-from .evaluate import evaluate
-from .finish import first_stage_checkpoints, sampler_settings, trained_config, trained_sampler
+from stepframe_train.config import default_stack
+from stepframe_train.export import REPO
+from stepframe_train.models.fusers import FUSER_KINDS
+from stepframe_train.world.metrics import style_rows_by_position
+from stepframe_train.world.recipes import split
+from stepframe_train.pipeline.evaluate import evaluate
+from stepframe_train.pipeline.checkpoints import first_stage_checkpoints, sampler_settings, trained_config, trained_sampler
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
-"""Asks whether an autoencoder's latents let a small UNet keep the world's small pieces at low noise.
+"""Do an autoencoder's latents let a small UNet keep the world's small pieces at low noise?
 
-    cd training && /usr/bin/python3 -m stepframe_train.train.latent_trial --kl-weight 1e-4
+    cd training && /usr/bin/python3 -m experiments.latent_trial --kl-weight 1e-4
 
 Trains an autoencoder (train_all's settings, batch 8) with the given KL weight, then a text-conditioned UNet
 of the default shape on its latents at low noise only (t < --max-t, plain ε-loss; the timesteps where the
@@ -11,7 +11,7 @@ checkpoint in --runs. One thread, so two trials (say 1e-6 and 1e-4) can run side
 """
 from __future__ import annotations
 
-from . import single_thread  # noqa: F401  (before torch: one thread, so two trials run side by side)
+from stepframe_train.pipeline import threads  # noqa: F401  (before torch: one thread, so two experiments run side by side)
 
 import argparse
 from pathlib import Path
@@ -19,25 +19,30 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..clip_tokenizer import ClipTokenizer
-from ..config import default_stack
-from ..export import DEFAULT_TOKENIZER, REPO
-from ..models.text_encoder import TextEncoder
-from ..models.unet import UNet
-from ..world.metrics import text_probe
-from ..world.recipes import split
-from ..world.render import render_recipe
-from .data import load_split, to_unit
-from .evaluate import decode_latents, encode_frames
-from .stages import sd_alphas_cumprod, train_vae
+from stepframe_train.clip_tokenizer import ClipTokenizer
+from stepframe_train.config import default_stack
+from stepframe_train.export import DEFAULT_TOKENIZER, REPO
+from stepframe_train.models.text_encoder import TextEncoder
+from stepframe_train.models.unet import UNet
+from stepframe_train.world.metrics import text_probe
+from stepframe_train.world.recipes import split
+from stepframe_train.world.render import render_recipe
+from stepframe_train.pipeline.data import load_split, to_unit
+from stepframe_train.pipeline.evaluate import decode_latents, encode_frames
+from dataclasses import replace
+
+from stepframe_train.pipeline.autoencoder import train_vae
+from stepframe_train.pipeline.settings import TrainingConfig
+from stepframe_train.pipeline.denoising import sd_alphas_cumprod
 
 PROBE_TIMESTEPS = (20, 50, 100)
 
 
 def main(argv: list[str] | None = None) -> int:
+    pipeline = TrainingConfig()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=Path, default=REPO / "training" / "runs")
-    parser.add_argument("--kl-weight", type=float, default=1e-6)
+    parser.add_argument("--kl-weight", type=float, default=pipeline.autoencoder.kl_weight)
     parser.add_argument("--vae-steps", type=int, default=3000)
     parser.add_argument("--unet-steps", type=int, default=800, help="low-noise UNet steps at batch 32")
     parser.add_argument("--max-t", type=int, default=200)
@@ -45,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     cfg = default_stack("baseline")
-    data = load_split("train", limit=2500)
-    vae, scaling, losses = train_vae(cfg, data, load_split("val"), args.vae_steps, 8, print, 11, detail_weight=8.0, kl_weight=args.kl_weight)
+    data = load_split("train", limit=pipeline.recipes)
+    stage = replace(pipeline.autoencoder, steps=args.vae_steps, kl_weight=args.kl_weight)
+    vae, scaling, losses = train_vae(cfg, data, load_split("val"), stage, print)
     clip = torch.load(args.runs / "clip.pt")
     text_encoder = TextEncoder(cfg.text, clip["token_map"])
     text_encoder.load_state_dict(clip["text_encoder"])
@@ -61,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         text_hidden = encode_text(data.texts)
     unet = UNet(cfg.unet)
     acp = sd_alphas_cumprod()
-    g = torch.Generator().manual_seed(0)
-    opt = torch.optim.AdamW(unet.parameters(), lr=1e-3, weight_decay=0.01)
+    # A plain ε-loss at low noise only: not the pipeline's denoising stage, whose losses are beside this question.
+    g = torch.Generator().manual_seed(pipeline.text_unet.seed)
+    opt = torch.optim.AdamW(unet.parameters(), lr=pipeline.text_unet.losses.lr, weight_decay=pipeline.text_unet.losses.weight_decay)
     for step in range(args.unet_steps):
         idx = torch.randint(len(latents), (32,), generator=g)
         t = torch.randint(0, args.max_t, (32,), generator=g)

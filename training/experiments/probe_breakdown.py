@@ -1,8 +1,10 @@
-"""Splits a trained bundle's text probe by what the step draws, to tell a blur of small pieces from a missing ingredient.
+"""When a bundle fails the text probe, is the ingredient missing, blurred, misplaced or off-colour?
 
-    cd training && /usr/bin/python3 -m stepframe_train.train.probe_breakdown --fuser baseline
-    cd training && /usr/bin/python3 -m stepframe_train.train.probe_breakdown --fuser concatenation --recipes 12
-    cd training && /usr/bin/python3 -m stepframe_train.train.probe_breakdown --split test --recipes 64
+Splits a trained bundle's text probe by what the step draws, to tell a blur of small pieces from a missing ingredient.
+
+    cd training && /usr/bin/python3 -m experiments.probe_breakdown --fuser baseline
+    cd training && /usr/bin/python3 -m experiments.probe_breakdown --fuser concatenation --recipes 12
+    cd training && /usr/bin/python3 -m experiments.probe_breakdown --split test --recipes 64
 
 Generates the first --recipes recipes of --split (val unless told) as evaluate.py does (bundle defaults, each step after the reference's
 first frame conditioned on the previous generated one) and prints, per probe kind (world.metrics.probe_kind), the
@@ -15,7 +17,7 @@ One thread, so two bundles can be broken down side by side.
 """
 from __future__ import annotations
 
-from . import single_thread  # noqa: F401  (before torch: one thread, so two trials run side by side)
+from stepframe_train.pipeline import threads  # noqa: F401  (before torch: one thread, so two experiments run side by side)
 
 import argparse
 from collections import defaultdict
@@ -24,14 +26,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import default_stack
-from ..export import REPO
-from ..models.fusers import FUSER_KINDS
-from ..world.metrics import PROBE_TOLERANCE, colour_count, probe_kind, probe_target, text_probe
-from ..world.recipes import split
-from ..world.render import render_recipe
-from .evaluate import autoencoder_roundtrip, evaluate
-from .finish import first_stage_checkpoints, sampler_settings, trained_config, trained_sampler
+from stepframe_train.config import default_stack
+from stepframe_train.export import REPO
+from stepframe_train.models.fusers import FUSER_KINDS
+from stepframe_train.world.metrics import PROBE_TOLERANCE, colour_count, probe_kind, probe_target, text_probe
+from stepframe_train.world.recipes import split
+from stepframe_train.world.render import render_recipe
+from stepframe_train.pipeline.evaluate import autoencoder_roundtrip, evaluate
+from stepframe_train.pipeline.checkpoints import first_stage_checkpoints, sampler_settings, trained_config, trained_sampler
 
 EVERYWHERE = np.ones((64, 64), bool)
 

@@ -1,6 +1,8 @@
-"""Does the frozen image encoder's output hold the vessel's shape? A probe on each of its outputs.
+"""Does the frozen image encoder's output hold the vessel's shape?
 
-    cd training && /usr/bin/python3 -m stepframe_train.train.shape_probe
+A probe on each of its outputs.
+
+    cd training && /usr/bin/python3 -m experiments.shape_probe
 
 Fits a linear classifier and a small MLP (one hidden layer of 256) from each encoder output to the recipe's vessel
 shape on the frames of --train-recipes training recipes, and prints their accuracy on the frames of --val-recipes
@@ -10,7 +12,7 @@ about a third. Reads runs/clip.pt; one thread.
 """
 from __future__ import annotations
 
-from . import single_thread  # noqa: F401  (before torch: one thread)
+from stepframe_train.pipeline import threads  # noqa: F401  (before torch: one thread)
 
 import argparse
 from pathlib import Path
@@ -18,12 +20,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..config import default_stack
-from ..export import REPO
-from ..models.image_encoder import ImageEncoder
-from ..world.render import SHAPES, recipe_style
-from .data import load_split
-from .stages import encode_frames
+from stepframe_train.config import default_stack
+from stepframe_train.export import REPO
+from stepframe_train.models.image_encoder import ImageEncoder
+from stepframe_train.world.render import SHAPES, recipe_style
+from stepframe_train.pipeline.data import load_split
+from stepframe_train.pipeline.encode import encode_frames
 
 
 def encoder_outputs(encoder: ImageEncoder, split_name: str, recipes: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:

@@ -1,7 +1,9 @@
-"""Scores the trained bundles at several guidance scales on the validation split, to choose the bundles' defaults.
+"""Which text and image guidance scales should each bundle default to?
 
-    cd training && /usr/bin/python3 -m stepframe_train.train.guidance_sweep --scales 1.5 3 5 --recipes 12
-    cd training && /usr/bin/python3 -m stepframe_train.train.guidance_sweep --text-scales 3 5 7.5 --scales 1.5 --fusers baseline concatenation
+Scores the trained bundles at several guidance scales on the validation split, to choose the bundles' defaults.
+
+    cd training && /usr/bin/python3 -m experiments.guidance_sweep --scales 1.5 3 5 --recipes 12
+    cd training && /usr/bin/python3 -m experiments.guidance_sweep --text-scales 3 5 7.5 --scales 1.5 --fusers baseline concatenation
 
 Reads the checkpoints train_all left in --runs; the test split stays untouched for the reported figures.
 `--scales` are image-guidance scales (the baseline has none and is scored once per text scale).
@@ -9,7 +11,7 @@ Two single-threaded workers, as in train_all's evaluation.
 """
 from __future__ import annotations
 
-from . import single_thread  # noqa: F401  (before torch: one thread, so two trials run side by side)
+from stepframe_train.pipeline import threads  # noqa: F401  (before torch: one thread, so two experiments run side by side)
 
 import argparse
 import dataclasses
@@ -19,12 +21,12 @@ from pathlib import Path
 
 import torch
 
-from ..config import default_stack
-from ..export import REPO
-from ..models.fusers import FUSER_KINDS
-from ..world.recipes import split
-from .evaluate import evaluate
-from .finish import first_stage_checkpoints, sampler_settings, trained_config, trained_sampler
+from stepframe_train.config import default_stack
+from stepframe_train.export import REPO
+from stepframe_train.models.fusers import FUSER_KINDS
+from stepframe_train.world.recipes import split
+from stepframe_train.pipeline.evaluate import evaluate
+from stepframe_train.pipeline.checkpoints import first_stage_checkpoints, sampler_settings, trained_config, trained_sampler
 
 
 def _score(job: tuple) -> tuple[str, float, dict]:
