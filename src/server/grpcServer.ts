@@ -9,10 +9,11 @@ import { protoPath as healthProtoPath } from 'grpc-health-check';
 
 import { SequenceServiceService } from '../generated/stepframe/v1/sequence_service.js';
 import type { Config } from './config.js';
-import { type StreamStats, generateSequenceHandler } from './generateSequenceHandler.js';
+import { generateSequence } from './generateSequenceHandler.js';
 import type { Lifecycle } from './lifecycle.js';
 import { listModelsHandler } from './listModelsHandler.js';
 import type { Logger } from './logger.js';
+import { serverStreaming } from './serverStreaming.js';
 import type { Telemetry } from './telemetry.js';
 
 /** proto/ at the repository (or image) root, from src/server or dist/src/server. */
@@ -25,7 +26,6 @@ export const PROTO_ROOT = (() => {
 export interface GrpcServer {
   server: grpc.Server;
   port: number;
-  stats: StreamStats;
 }
 
 function credentials(config: Config): grpc.ServerCredentials {
@@ -43,10 +43,10 @@ export async function startGrpcServer(config: Config, lifecycle: Lifecycle, tele
     'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
     'grpc.keepalive_permit_without_calls': 1,
   });
-  const stats: StreamStats = { maxBufferedImages: 0 };
+  const streaming = { lifecycle, telemetry, log, window: config.maxBufferedImages, maxStallS: config.maxStallS };
   server.addService(SequenceServiceService, {
-    generateSequence: generateSequenceHandler({ config, lifecycle, telemetry, log, stats }),
-    listModels: listModelsHandler(lifecycle, telemetry),
+    generateSequence: serverStreaming({ ...streaming, method: 'GenerateSequence' }, generateSequence({ config, lifecycle, telemetry })),
+    listModels: listModelsHandler(lifecycle, telemetry, log),
   });
   lifecycle.health.addToServer(server);
   const definitions = protoLoader.loadSync([join(PROTO_ROOT, 'stepframe', 'v1', 'sequence_service.proto'), healthProtoPath], {
@@ -59,5 +59,5 @@ export async function startGrpcServer(config: Config, lifecycle: Lifecycle, tele
     server.bindAsync(`${config.host}:${config.port}`, credentials(config), (error, bound) => (error ? reject(error) : resolve(bound))),
   );
   log.info('gRPC server listening', { address: `${config.host}:${port}`, tls: Boolean(config.tlsCert), mtls: Boolean(config.tlsClientCa) });
-  return { server, port, stats };
+  return { server, port };
 }

@@ -1,11 +1,15 @@
-import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import { randomUUID } from 'node:crypto';
+
+import { type sendUnaryData, type ServerUnaryCall, status } from '@grpc/grpc-js';
 
 import type { ListModelsRequest, ListModelsResponse } from '../generated/stepframe/v1/sequence_service.js';
 import { toGrpcError } from './errorStatus.js';
 import type { Lifecycle } from './lifecycle.js';
+import type { Logger } from './logger.js';
 import type { Telemetry } from './telemetry.js';
 
-export function listModelsHandler(lifecycle: Lifecycle, telemetry: Telemetry) {
+/** ListModels: every loaded bundle with its defaults and what it supports. */
+export function listModelsHandler(lifecycle: Lifecycle, telemetry: Telemetry, log: Logger) {
   return (_call: ServerUnaryCall<ListModelsRequest, ListModelsResponse>, callback: sendUnaryData<ListModelsResponse>): void => {
     try {
       const engine = lifecycle.engine();
@@ -26,12 +30,15 @@ export function listModelsHandler(lifecycle: Lifecycle, telemetry: Telemetry) {
         pooledImageOutput: m.pooledImageOutput,
         timestepInput: m.timestepInput,
       }));
-      telemetry.countRequest('ListModels', 'OK');
+      telemetry.countRequest('ListModels', 'OK', 'OK');
       callback(null, { models, defaultModel: engine.defaultModel });
     } catch (error) {
-      const mapped = toGrpcError(error, 'ListModels');
-      telemetry.countRequest('ListModels', mapped.label);
-      callback({ code: mapped.code, details: mapped.message });
+      const requestId = randomUUID();
+      const mapped = toGrpcError(error, requestId);
+      telemetry.countRequest('ListModels', mapped.code, status[mapped.status]);
+      // The message an internal failure returns sends the caller to the log: this is that line.
+      if (mapped.internal) log.error('call failed', { requestId, method: 'ListModels', code: mapped.code, error });
+      callback({ code: mapped.status, details: mapped.message });
     }
   };
 }

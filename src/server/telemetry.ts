@@ -30,7 +30,7 @@ export async function startTelemetry(config: Config, log: Logger): Promise<{ shu
 export class Telemetry {
   readonly tracer = trace.getTracer('stepframe');
   private readonly meter = metrics.getMeter('stepframe');
-  private readonly requests = this.meter.createCounter(`${PREFIX}requests_total`, { description: 'RPCs by method and status code' });
+  private readonly requests = this.meter.createCounter(`${PREFIX}requests_total`, { description: 'RPCs by method, stable error code (OK on success) and gRPC status' });
   private readonly images = this.meter.createCounter(`${PREFIX}images_generated_total`, { description: 'images streamed; rate() gives images per second' });
   private readonly batchRows = this.meter.createHistogram(`${PREFIX}batch_rows`, {
     description: 'rows per model call',
@@ -71,8 +71,9 @@ export class Telemetry {
     });
   }
 
-  countRequest(method: string, code: string): void {
-    this.requests.add(1, { method, code });
+  /** `code` tells internal failures apart (MODEL_FAILURE, BUNDLE_INVALID, UNEXPECTED), which all answer INTERNAL. */
+  countRequest(method: string, code: string, grpcStatus: string): void {
+    this.requests.add(1, { method, code, grpc_status: grpcStatus });
   }
 
   countImage(model: string): void {

@@ -195,15 +195,16 @@ describe('GenerateSequence over real gRPC', () => {
     assert.equal(engine.stats().activeSequences, 0);
   });
 
-  test('a slow reader keeps the server to a bounded number of buffered images', async (t) => {
-    const { client, server } = await startTestServer(t, ['--max-buffered-images', '1']);
-    const iterator = client.generate({ steps: Array(16).fill('stir'), numInferenceSteps: 2, outputFormat: 1 })[Symbol.asyncIterator]();
-    await iterator.next(); // then stop reading for a while
-    await new Promise((r) => setTimeout(r, 1500));
-    assert.ok(server.grpc.stats.maxBufferedImages <= 1, `held ${server.grpc.stats.maxBufferedImages} images`);
+  test('a slow reader pauses its sequence instead of piling images up, and loses nothing', async (t) => {
+    const { client, server } = await startTestServer(t, ['--max-steps', '40', '--max-buffered-images', '1']);
+    const engine = await server.ready;
+    const iterator = client.generate({ steps: Array.from({ length: 40 }, (_, i) => `stir ${i}`), numInferenceSteps: 1, outputFormat: 1 })[Symbol.asyncIterator]();
+    await iterator.next(); // then stop reading: the client's and HTTP/2's buffers fill, then the server's window of 1
+    for (let i = 0; i < 500 && engine.stats().pausedSequences < 1; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(engine.stats().pausedSequences, 1, 'the sequence paused for its reader');
     let rest = 0;
     for (let r = await iterator.next(); !r.done; r = await iterator.next()) rest++;
-    assert.equal(rest, 16); // 15 more images and the summary: nothing was lost
+    assert.equal(rest, 40); // 39 more images and the summary: nothing was lost
   });
 
   test('8 stalled readers give their slots back: a normal request still runs at once, and the stalled ones resume with identical images', async (t) => {

@@ -95,8 +95,8 @@ describe('the server process', () => {
     await assert.rejects((async () => { for await (const _ of client.generate({ steps: [] })) void _; })());
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     for (const metric of [
-      'stepframe_requests_total{method="GenerateSequence",code="OK"',
-      'stepframe_requests_total{method="GenerateSequence",code="INVALID_ARGUMENT"',
+      'stepframe_requests_total{method="GenerateSequence",code="OK",grpc_status="OK"',
+      'stepframe_requests_total{method="GenerateSequence",code="INVALID_ARGUMENT",grpc_status="INVALID_ARGUMENT"',
       'stepframe_batch_rows_bucket{model="unet"',
       'stepframe_unet_step_seconds_count',
       'stepframe_time_to_first_image_seconds_count',
