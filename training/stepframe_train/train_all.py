@@ -154,6 +154,8 @@ def parse_config(argv: list[str] | None) -> tuple[TrainingConfig, argparse.Names
                         help="the style term counts only the latent pixels a step leaves unchanged (denoising.unchanged_mask; on by default, docs/experiments.md)")
     parser.add_argument("--eval-recipes", type=int, default=d.eval_recipes, help="test recipes to score (default: the whole test split, 64)")
     parser.add_argument("--skip-to", choices=("encode", "unet", "finetune", "decoder", "export"), default=None, help="reuse earlier stages' files in --runs")
+    parser.add_argument("--stop-after", choices=("first", "encode", "unet", "finetune", "decoder"), default=None,
+                        help="stop once this stage's files are in --runs (the text-only UNet is what experiments fine-tune from)")
     args = parser.parse_args(argv)
     try:
         style_weights = style_weights_from(args.style_weight, d.finetune.style_weights)
@@ -192,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     for var in THREAD_VARIABLES:
         os.environ[var] = "1"
 
+    stop = order.index(args.stop_after) if args.stop_after else len(order)
+
     def timed(name: str, fn) -> None:
         t0 = time.time()
         fn()
@@ -205,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if skip <= 0:
         timed("autoencoder || clip", lambda: in_pair([("vae", paths.runs, config), ("clip", paths.runs, config)]))
+    if stop == 0:
+        return 0
     torch.set_num_threads(2)
     from .pipeline.checkpoints import first_stage_checkpoints, shared_models
     from .pipeline.data import load_split
@@ -217,15 +223,23 @@ def main(argv: list[str] | None = None) -> int:
         te, ie, vae = shared_models(cfg, vae_ckpt, clip_ckpt)
         data = load_split("train", config.world_seed, limit=config.recipes)
         timed("encode", lambda: torch.save(encode_all(vae, vae_ckpt["scaling"], te, ie, data), paths.runs / "encoded.pt"))
+    if stop == 1:
+        return 0
     if skip <= 2:
         (paths.runs / "unet.rendezvous").unlink(missing_ok=True)
         # One model, two processes of one thread each, gradients averaged (pipeline/data_parallel.py): batch 2 x 32.
         timed("text-only unet", lambda: in_pair([(f"unet:{rank}", paths.runs, config) for rank in range(config.text_unet_processes)]))
+    if stop == 2:
+        return 0
     if skip <= 3:
         timed("fine-tune six fusers", lambda: in_pair([(f"finetune:{k}", paths.runs, config) for k in FUSER_KINDS]))
+    if stop == 3:
+        return 0
     if skip <= 4:
         timed("decoder", lambda: _refine_decoder(paths.runs, config, log))
         vae_ckpt, clip_ckpt = first_stage_checkpoints(paths.runs)
+    if stop == 4:
+        return 0
     with _pool(ctx) as pool:
         finish(config, paths, cfg, vae_ckpt, clip_ckpt, timings, log, pool)
     return 0
