@@ -39,7 +39,7 @@ export async function contactSheet(split: EvalSplit, rows: readonly RowResult[],
   const tile = async (file: string) => sharp(await readFile(file)).resize(TILE, TILE, { kernel: 'nearest' }).png().toBuffer();
   for (const [b, recipe] of chosen.entries()) {
     const top = b * blockHeight;
-    layers.push({ input: text([`recipe ${recipe.id}: reference`], LABEL, TILE), left: 0, top: CAPTION + TILE / 2 - 8 });
+    layers.push({ input: text([`recipe ${recipe.id}: reference`], LABEL, TILE), left: 0, top: top + CAPTION + TILE / 2 - 8 });
     for (const [i, step] of recipe.steps.entries()) {
       const left = LABEL + i * (TILE + 4);
       layers.push({ input: text(wrap(`${i + 1}. ${step.text}`, 15), TILE, CAPTION, 10), left, top });
@@ -54,5 +54,5 @@ export async function contactSheet(split: EvalSplit, rows: readonly RowResult[],
       }
     }
   }
-  return sharp({ create: { width, height: chosen.length * blockHeight, channels: 3, background: '#ffffff' } }).composite(layers).png().toBuffer();
+  return sharp({ create: { width, height: chosen.length * blockHeight, channels: 3, background: '#ffffff' } }).composite(layers).png({ palette: true, compressionLevel: 9 }).toBuffer();
 }

@@ -16,7 +16,7 @@ import { AutoencoderRoundTrip } from './autoencoderRoundTrip.js';
 import { contactSheet } from './contactSheet.js';
 import { EvaluationEncoder } from './evaluationEncoder.js';
 import { markdownTable, positionTable, summariseRow } from './report.js';
-import { Evaluation, type RowResult, type SamplingSetting } from './runEvaluation.js';
+import { Evaluation, type RowResult, type SamplingSetting, slug } from './runEvaluation.js';
 import { loadSplit } from './testSplit.js';
 import { addWorldScores } from './worldScores.js';
 
@@ -48,7 +48,7 @@ const HELP = `stepframe eval: score bundles on a test split through the engine.
   --python PATH           Python with torch for the world's scores (default /usr/bin/python3)
 
 Writes DIR/results.json (every summary and per-frame score), DIR/results.md (the tables),
-DIR/contact-sheet.png and DIR/frames/<row>/ (every generated image).`;
+DIR/contact-sheet-<setting>.png and DIR/frames/<row>/ (every generated image).`;
 
 function parseSetting(text: string): SamplingSetting {
   if (text === 'defaults') return { name: 'defaults' };
@@ -166,7 +166,10 @@ async function main(): Promise<void> {
     await writeFile(join(out, 'results.json'), JSON.stringify(results, null, 1) + '\n');
     await writeFile(join(out, 'results.md'), markdown + '\n');
     const sheetRecipes = positiveInt('contact-sheet', values['contact-sheet']);
-    if (sheetRecipes > 0) await writeFile(join(out, 'contact-sheet.png'), await contactSheet(split, rows, sheetRecipes));
+    // One sheet per setting, so that each compares the bundles under the same sampling.
+    if (sheetRecipes > 0) {
+      for (const setting of settings) await writeFile(join(out, `contact-sheet-${slug(setting.name)}.png`), await contactSheet(split, rows.filter((r) => r.setting === setting.name), sheetRecipes));
+    }
     progress(`wrote ${join(out, 'results.md')} and results.json`);
     console.log(markdown);
   } finally {

@@ -1,5 +1,5 @@
 import type { BatchLimits, BatchObserver, BatchedModel } from './batching/batchedModel.js';
-import { BundleLoader, findBundleDirs } from './bundle/loadBundle.js';
+import { BundleLoader, declaredDefaultModel, findBundleDirs } from './bundle/loadBundle.js';
 import type { BundleDefaults } from './bundle/manifest.js';
 import type { OnnxModel } from './bundle/onnxModel.js';
 import { SessionPool } from './bundle/sessionPool.js';
@@ -16,7 +16,7 @@ import { quoteInput } from './quoteInput.js';
 export interface EngineOptions {
   /** Folder whose subfolders are bundles (stepframe.json or an Optimum SD export). */
   modelsDir: string;
-  /** Used when a request names no model; defaults to the first bundle found. */
+  /** Used when a request names no model; defaults to the one `modelsDir/default-model.json` names, else the first bundle found. */
   defaultModel?: string;
   /** Where and how model calls run (executors, providers, threads). */
   session: ExecutionSettings;
@@ -90,7 +90,11 @@ export class Engine {
       await pool.dispose();
       throw error;
     }
-    const defaultModel = options.defaultModel ?? [...runtimes.keys()][0];
+    // Configured, else declared by the models folder, else the first bundle by folder name.
+    const defaultModel = options.defaultModel ?? (await declaredDefaultModel(options.modelsDir).catch(async (error) => {
+      await pool.dispose();
+      throw error;
+    })) ?? [...runtimes.keys()][0];
     if (!runtimes.has(defaultModel)) {
       await pool.dispose();
       throw new BundleError(`default model ${defaultModel} is not among the loaded bundles (${[...runtimes.keys()].join(', ')})`);

@@ -60,7 +60,7 @@ interface Option {
 /** The option table: flags, environment variables, defaults and help come from here alone. */
 export const OPTIONS: readonly Option[] = [
   { key: 'modelDir', flag: 'model-dir', env: 'STEPFRAME_MODEL_DIR', kind: 'string', default: 'models', help: 'folder whose subfolders are model bundles' },
-  { key: 'defaultModel', flag: 'default-model', env: 'STEPFRAME_DEFAULT_MODEL', kind: 'string', default: undefined, help: 'bundle used when a request names none (default: the first bundle by folder name)' },
+  { key: 'defaultModel', flag: 'default-model', env: 'STEPFRAME_DEFAULT_MODEL', kind: 'string', default: undefined, help: 'bundle used when a request names none (default: the one MODEL_DIR/default-model.json names, else the first by folder name)' },
   { key: 'host', flag: 'host', env: 'STEPFRAME_HOST', kind: 'string', default: '0.0.0.0', help: 'gRPC listen address' },
   { key: 'port', flag: 'port', env: 'STEPFRAME_PORT', kind: 'int', default: 50051, min: 0, max: 65535, help: 'gRPC port (0 picks a free one)' },
   { key: 'metricsPort', flag: 'metrics-port', env: 'STEPFRAME_METRICS_PORT', kind: 'int', default: 9464, min: 0, max: 65535, help: 'Prometheus /metrics port (0: off)' },

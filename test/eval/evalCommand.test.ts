@@ -54,7 +54,7 @@ describe('stepframe eval', { skip: ready ? false : 'skipped: no trained bundles 
     assert.equal(generated.sampling.numInferenceSteps, 3);
     assert.ok(generated.imagesPerSecond > 0);
     assert.equal(readdirSync(join(out, 'a', 'frames', 'concatenation_ddim_3')).length, generatedFrames);
-    const sheet = await sharp(join(out, 'a', 'contact-sheet.png')).metadata();
+    const sheet = await sharp(join(out, 'a', 'contact-sheet-ddim_3.png')).metadata();
     assert.ok(sheet.width! > 400 && sheet.height! > 200);
     assert.match(readFileSync(join(out, 'a', 'results.md'), 'utf8'), /\| concatenation @ ddim:3 \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \|/);
 

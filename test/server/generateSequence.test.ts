@@ -5,6 +5,7 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 import sharp from 'sharp';
 
 import { type SequenceEvent, StepframeClient } from '../../clients/typescript/stepframeClient.js';
+import { SamplingPreset } from '../../clients/typescript/generated/stepframe/v1/sequence_service.js';
 import { Engine } from '../../src/pipeline/engine.js';
 import { checkHealth } from '../../src/server/healthProbe.js';
 import { type TestServer, startTestServer } from '../helpers/testServer.js';
@@ -115,6 +116,7 @@ describe('GenerateSequence over real gRPC', () => {
     ['an infinite image guidance scale', { steps: ['stir'], imageGuidanceScale: Infinity }, /^image_guidance_scale: must be a finite number, got Infinity/],
     ['image guidance on the baseline', { steps: ['stir'], model: 'baseline', imageGuidanceScale: 1.5 }, /^image_guidance_scale: model baseline does not support/],
     ['an out-of-range quality', { steps: ['stir'], outputQuality: 101 }, /^output_quality: must be in \[1, 100\], got 101/],
+    ['an unknown preset', { steps: ['stir'], preset: 7 }, /^preset: unknown preset 7; expected SAMPLING_PRESET_UNSPECIFIED or SAMPLING_PRESET_FAST/],
   ];
   describe('invalid requests, on one shared server', () => {
     const cleanups: (() => Promise<void> | void)[] = [];
@@ -132,6 +134,18 @@ describe('GenerateSequence over real gRPC', () => {
         await rejectsWith(events(client.generate(request)), status.INVALID_ARGUMENT, message);
       });
     }
+
+    test('the FAST preset samples with DPM++ 2M at 10 steps, and fields set in the request win over it', async () => {
+      const { client } = await shared;
+      const summary = async (request: Record<string, unknown>) => {
+        const last = (await events(client.generate({ steps: ['stir'], ...request }))).at(-1)!;
+        assert.equal(last.$case, 'summary');
+        return last.$case === 'summary' ? [last.value.scheduler, last.value.numInferenceSteps] : [];
+      };
+      assert.deepEqual(await summary({ preset: SamplingPreset.SAMPLING_PRESET_FAST }), ['dpmpp_2m', 10]);
+      assert.deepEqual(await summary({ preset: SamplingPreset.SAMPLING_PRESET_FAST, scheduler: 'ddim', numInferenceSteps: 3 }), ['ddim', 3]);
+      assert.deepEqual(await summary({ numInferenceSteps: 2 }), ['ddpm', 2], 'no preset: the model defaults');
+    });
 
     test('100,000-character values get a bounded INVALID_ARGUMENT, and valid calls on the same channel all succeed', async () => {
       const { address } = await shared;

@@ -44,6 +44,21 @@ async function readJson(file: string): Promise<unknown> {
   }
 }
 
+/** The file in a models folder that names its default bundle (docs/model-bundle.md, "The default bundle"). */
+export const DEFAULT_MODEL_FILE = 'default-model.json';
+
+/**
+ * The bundle a models folder declares as its default (`{"model": NAME, ...}` in default-model.json),
+ * or undefined when it declares none; the rest of the file records why that one was chosen.
+ */
+export async function declaredDefaultModel(modelsDir: string): Promise<string | undefined> {
+  const file = join(modelsDir, DEFAULT_MODEL_FILE);
+  if (!existsSync(file)) return undefined;
+  const raw = (await readJson(file)) as { model?: unknown };
+  if (typeof raw.model !== 'string' || raw.model === '') throw new BundleError(`${file}: "model" must name a bundle in ${modelsDir}`);
+  return raw.model;
+}
+
 /** Bundle folders directly under `modelsDir`: those with a stepframe.json or an Optimum unet/model.onnx. */
 export async function findBundleDirs(modelsDir: string): Promise<string[]> {
   const entries = await readdir(modelsDir, { withFileTypes: true }).catch((error) => {

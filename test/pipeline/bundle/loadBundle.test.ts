@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 
-import { BundleLoader, findBundleDirs } from '../../../src/pipeline/bundle/loadBundle.js';
+import { BundleLoader, declaredDefaultModel, findBundleDirs } from '../../../src/pipeline/bundle/loadBundle.js';
+import { Engine } from '../../../src/pipeline/engine.js';
 import { SessionPool } from '../../../src/pipeline/bundle/sessionPool.js';
 import { BundleError } from '../../../src/pipeline/errors.js';
 import { TEST_SESSION_SETTINGS } from '../../helpers/engineSettings.js';
@@ -127,5 +128,37 @@ describe('bundle loading', () => {
     // SD's VAE downsamples 8x: a 16x16 latent UNet means 128x128 images.
     assert.equal(bundle.manifest.height, 128);
     assert.equal(bundle.fuser, null);
+  });
+});
+
+describe('the default bundle a models folder declares', () => {
+  test('default-model.json names it; without the file none is declared; a bad file is refused by name', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'stepframe-default-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    assert.equal(await declaredDefaultModel(dir), undefined);
+    writeFileSync(join(dir, 'default-model.json'), JSON.stringify({ model: 'concatenation', criterion: 'lowest CLIP comparison score on val' }));
+    assert.equal(await declaredDefaultModel(dir), 'concatenation');
+    writeFileSync(join(dir, 'default-model.json'), JSON.stringify({ criterion: 'forgot the model' }));
+    await assert.rejects(declaredDefaultModel(dir), (e: unknown) => e instanceof BundleError && /default-model\.json: "model" must name a bundle/.test(e.message));
+  });
+
+  test('the engine serves the declared default, and a configured one wins over it', async (t) => {
+    const dir = scratchCopy(t);
+    writeFileSync(join(dir, 'default-model.json'), JSON.stringify({ model: 'concatenation' }));
+    const declared = await Engine.create({ modelsDir: dir, session: TEST_SESSION_SETTINGS, batch: { maxBatch: 4, maxQueueDelayMs: 1 }, admission: { maxActiveSequences: 1, maxQueuedSequences: 1 } });
+    t.after(() => declared.dispose());
+    assert.equal(declared.defaultModel, 'concatenation');
+    const configured = await Engine.create({ modelsDir: dir, defaultModel: 'baseline', session: TEST_SESSION_SETTINGS, batch: { maxBatch: 4, maxQueueDelayMs: 1 }, admission: { maxActiveSequences: 1, maxQueuedSequences: 1 } });
+    t.after(() => configured.dispose());
+    assert.equal(configured.defaultModel, 'baseline');
+  });
+
+  test('the shipped models folder declares its default with the criterion and the command that chose it', () => {
+    const declared = JSON.parse(readFileSync(join(REPO_ROOT, 'models', 'default-model.json'), 'utf8'));
+    assert.equal(typeof declared.model, 'string');
+    assert.match(declared.criterion, /val/);
+    assert.match(declared.command, /npm run eval/);
+    const scores = declared.clip_comparison_on_val as Record<string, number>;
+    assert.equal(Object.entries(scores).sort((a, b) => a[1] - b[1])[0][0], declared.model, 'the declared bundle is the one its criterion picks');
   });
 });
