@@ -17,11 +17,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
-import * as ort from 'onnxruntime-node';
-
+import { AutoencoderRoundTrip } from '../src/eval/autoencoderRoundTrip.js';
 import { Engine } from '../src/pipeline/engine.js';
-import { type RgbImage, decodeImage, encodeImage, vaeOutputToRgb } from '../src/pipeline/rgbImage.js';
-import { samplingDefaults } from '../src/server/validateRequest.js';
+import { decodeImage, encodeImage } from '../src/pipeline/rgbImage.js';
+import { samplingDefaults } from '../src/pipeline/sequenceRequest.js';
 import { TEST_SESSION_SETTINGS } from './helpers/engineSettings.js';
 import { REPO_ROOT } from './helpers/paths.js';
 import { collect, sequenceRequest } from './helpers/testEngine.js';
@@ -38,19 +37,6 @@ interface TestRecipe {
   steps: { text: string; image: string }[];
 }
 
-/** The autoencoder's round trip of a reference frame, which the text probe counts against. */
-async function reconstruct(encoder: ort.InferenceSession, decoder: ort.InferenceSession, image: RgbImage): Promise<RgbImage> {
-  const plane = image.width * image.height;
-  const pixels = new Float32Array(3 * plane);
-  for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) pixels[c * plane + p] = image.data[p * 3 + c] / 127.5 - 1;
-  const { latent_parameters: moments } = await encoder.run({ sample: new ort.Tensor('float32', pixels, [1, 3, image.height, image.width]) });
-  const [, channels2, h, w] = moments.dims;
-  // The posterior mean is already in the decoder's input space (latents before scaling).
-  const mean = (moments.data as Float32Array).slice(0, (channels2 / 2) * h * w);
-  const { sample } = await decoder.run({ latent_sample: new ort.Tensor('float32', mean, [1, channels2 / 2, h, w]) });
-  return vaeOutputToRgb({ data: sample.data as Float32Array, dims: sample.dims });
-}
-
 describe('trained bundles on a test subset: text faithfulness and style consistency', { skip }, () => {
   test(`baseline vs concatenation on ${RECIPES} test recipes at the bundles' default sampling settings`, async (t) => {
     const split = JSON.parse(readFileSync(join(TEST_SPLIT, 'recipes.json'), 'utf8')) as { recipes: TestRecipe[] };
@@ -64,14 +50,14 @@ describe('trained bundles on a test subset: text faithfulness and style consiste
       admission: { maxActiveSequences: 8, maxQueuedSequences: 64 },
     });
     t.after(() => engine.dispose());
-    const opts = { executionProviders: ['cpu'], intraOpNumThreads: 1 };
-    const encoder = await ort.InferenceSession.create(join(MODELS, 'shared', 'vae_encoder', 'model.onnx'), opts);
-    const decoder = await ort.InferenceSession.create(join(MODELS, 'shared', 'vae_decoder', 'model.onnx'), opts);
+    // The autoencoder's round trip of each reference frame, which the text probe counts against.
+    const roundTrip = await AutoencoderRoundTrip.load(join(MODELS, 'baseline'));
+    t.after(() => roundTrip.release());
     mkdirSync(join(out, 'recon'));
     for (const recipe of recipes) {
       for (const step of recipe.steps) {
         const reference = await decodeImage(readFileSync(join(TEST_SPLIT, step.image)));
-        writeFileSync(join(out, 'recon', step.image), await encodeImage(await reconstruct(encoder, decoder, reference), 'png', 100));
+        writeFileSync(join(out, 'recon', step.image), await encodeImage(await roundTrip.reconstruct(reference), 'png', 100));
       }
     }
     const scores: Record<string, { text_probe_pass: number; style_error: number; psnr: number }> = {};

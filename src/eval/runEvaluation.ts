@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Engine, ModelInfo } from '../pipeline/engine.js';
 import { encodeImage, type RgbImage } from '../pipeline/rgbImage.js';
 import type { SchedulerName } from '../pipeline/schedulers/index.js';
-import type { SequenceRequest } from '../pipeline/sequenceRequest.js';
+import { type SamplingDefaults, type SequenceRequest, samplingDefaults } from '../pipeline/sequenceRequest.js';
 import type { AutoencoderRoundTrip } from './autoencoderRoundTrip.js';
 import { type EvaluationEncoder, cosine } from './evaluationEncoder.js';
 import { psnr, ssim } from './imageMetrics.js';
@@ -112,7 +112,7 @@ export class Evaluation {
     return { row, bundle: info.name, setting: setting.name, sampling: { ...sampling, seed: String(this.ctx.seed) }, framesDir, frames, imagesPerSecond: frames.length / wallSeconds, wallSeconds };
   }
 
-  private async generateRecipe(info: ModelInfo, sampling: Sampling, loaded: LoadedRecipe, framesDir: string): Promise<FrameScores[]> {
+  private async generateRecipe(info: ModelInfo, sampling: SamplingDefaults, loaded: LoadedRecipe, framesDir: string): Promise<FrameScores[]> {
     const { recipe, references } = loaded;
     const request: SequenceRequest = {
       model: info.name,
@@ -179,23 +179,14 @@ export class Evaluation {
   }
 }
 
-interface Sampling {
-  scheduler: SchedulerName;
-  numInferenceSteps: number;
-  guidanceScale: number;
-  imageGuidanceScale: number | null;
-}
-
-/**
- * What a setting means for one bundle: its fields over the bundle's defaults. Image guidance is the
- * bundle's own (what the server applies when a request leaves it unset), in every setting.
- */
-function resolveSampling(info: ModelInfo, setting: SamplingSetting): Sampling {
+/** What a setting means for one bundle: its fields over the bundle's defaults, image guidance always the bundle's. */
+function resolveSampling(info: ModelInfo, setting: SamplingSetting): SamplingDefaults {
+  const defaults = samplingDefaults(info);
   return {
-    scheduler: setting.scheduler ?? (info.defaults.scheduler as SchedulerName),
-    numInferenceSteps: setting.numInferenceSteps ?? info.defaults.numInferenceSteps,
-    guidanceScale: setting.guidanceScale ?? info.defaults.guidanceScale,
-    imageGuidanceScale: info.imageGuidance ? info.defaults.imageGuidanceScale : null,
+    ...defaults,
+    scheduler: setting.scheduler ?? defaults.scheduler,
+    numInferenceSteps: setting.numInferenceSteps ?? defaults.numInferenceSteps,
+    guidanceScale: setting.guidanceScale ?? defaults.guidanceScale,
   };
 }
 

@@ -73,6 +73,8 @@ export class Engine {
 
   static async create(options: EngineOptions): Promise<Engine> {
     const dirs = await findBundleDirs(options.modelsDir);
+    // Configured, else declared by the models folder (read before any model loads, so a bad file fails fast), else the first bundle.
+    const requestedDefault = options.defaultModel ?? (await declaredDefaultModel(options.modelsDir));
     if (dirs.length === 0) throw new BundleError(`no bundles found in ${options.modelsDir} (expected folders with stepframe.json or unet/model.onnx)`);
     const pool = new SessionPool(options.session);
     const loader = new BundleLoader(pool, { verifyWeights: options.verifyWeights, log: options.session.log, warn: options.session.warn });
@@ -90,11 +92,7 @@ export class Engine {
       await pool.dispose();
       throw error;
     }
-    // Configured, else declared by the models folder, else the first bundle by folder name.
-    const defaultModel = options.defaultModel ?? (await declaredDefaultModel(options.modelsDir).catch(async (error) => {
-      await pool.dispose();
-      throw error;
-    })) ?? [...runtimes.keys()][0];
+    const defaultModel = requestedDefault ?? [...runtimes.keys()][0];
     if (!runtimes.has(defaultModel)) {
       await pool.dispose();
       throw new BundleError(`default model ${defaultModel} is not among the loaded bundles (${[...runtimes.keys()].join(', ')})`);

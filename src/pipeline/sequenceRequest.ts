@@ -1,4 +1,5 @@
 import type { RgbImage, ImageFormat } from './rgbImage.js';
+import type { ModelInfo } from './engine.js';
 import type { SchedulerName } from './schedulers/index.js';
 
 /** A validated request: the server builds it from the proto, the engine trusts its types. */
@@ -74,4 +75,20 @@ export interface SequenceHooks {
 /** Derives each image's seed so any image can be regenerated from (seed, step index) and its previous image. */
 export function imageSeed(seed: bigint, stepIndex: number): bigint {
   return BigInt.asUintN(64, seed + BigInt(stepIndex) * 0x9e3779b97f4a7c15n);
+}
+
+export type SamplingDefaults = Pick<SequenceRequest, 'scheduler' | 'numInferenceSteps' | 'guidanceScale' | 'imageGuidanceScale'>;
+
+/**
+ * What a request that leaves the sampling fields unset gets from `info`'s bundle. On a model with
+ * three-row guidance that includes its image guidance scale, the setting its quality figures are
+ * measured at (two-row guidance there scored half the text probe; docs/experiments.md, "Execution").
+ */
+export function samplingDefaults(info: ModelInfo): SamplingDefaults {
+  return {
+    scheduler: info.defaults.scheduler as SchedulerName, // checked against SCHEDULER_NAMES where it is used
+    numInferenceSteps: info.defaults.numInferenceSteps,
+    guidanceScale: info.defaults.guidanceScale,
+    imageGuidanceScale: info.imageGuidance ? info.defaults.imageGuidanceScale : null,
+  };
 }

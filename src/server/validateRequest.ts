@@ -4,7 +4,7 @@ import type { ModelInfo } from '../pipeline/engine.js';
 import { InvalidArgumentError } from '../pipeline/errors.js';
 import { decodeImage, type ImageFormat } from '../pipeline/rgbImage.js';
 import { SCHEDULER_NAMES, type SchedulerName } from '../pipeline/schedulers/index.js';
-import type { SequenceRequest } from '../pipeline/sequenceRequest.js';
+import { type SequenceRequest, samplingDefaults } from '../pipeline/sequenceRequest.js';
 import { type GenerateSequenceRequest, ImageFormat as ProtoImageFormat, SamplingPreset } from '../generated/stepframe/v1/sequence_service.js';
 import { quoteInput } from '../pipeline/quoteInput.js';
 
@@ -28,34 +28,18 @@ const FORMATS: Record<number, ImageFormat> = {
   [ProtoImageFormat.IMAGE_FORMAT_WEBP]: 'webp',
 };
 
-type SamplingDefaults = Pick<SequenceRequest, 'scheduler' | 'numInferenceSteps' | 'guidanceScale' | 'imageGuidanceScale'>;
-
-/**
- * What a request that leaves the sampling fields unset gets from `info`'s bundle. On a model with
- * three-row guidance that includes its image guidance scale, the setting its quality figures are
- * measured at (two-row guidance there scored half the text probe; docs/experiments.md, "Execution").
- */
-export function samplingDefaults(info: ModelInfo): SamplingDefaults {
-  return {
-    scheduler: info.defaults.scheduler as SchedulerName, // checked against SCHEDULER_NAMES where it is used
-    numInferenceSteps: info.defaults.numInferenceSteps,
-    guidanceScale: info.defaults.guidanceScale,
-    imageGuidanceScale: info.imageGuidance ? info.defaults.imageGuidanceScale : null,
-  };
-}
-
 /**
  * What each preset sets where the request leaves the field unset. FAST is DPM++ 2M at 10 steps:
  * on the default bundle it scored within the 95% intervals of DDPM at 50 steps on every metric at
  * 4.9x the images per second (docs/results.md, "Quality against cost").
  */
-const PRESETS: Record<Exclude<SamplingPreset, SamplingPreset.SAMPLING_PRESET_UNSPECIFIED | SamplingPreset.UNRECOGNIZED>, { scheduler: SchedulerName; numInferenceSteps: number }> = {
+const PRESETS: Partial<Record<SamplingPreset, { scheduler: SchedulerName; numInferenceSteps: number }>> = {
   [SamplingPreset.SAMPLING_PRESET_FAST]: { scheduler: 'dpmpp_2m', numInferenceSteps: 10 },
 };
 
 function samplingPreset(preset: SamplingPreset | undefined): { scheduler: SchedulerName; numInferenceSteps: number } | null {
   if (preset === undefined || preset === SamplingPreset.SAMPLING_PRESET_UNSPECIFIED) return null;
-  const settings = (PRESETS as Partial<Record<SamplingPreset, { scheduler: SchedulerName; numInferenceSteps: number }>>)[preset];
+  const settings = PRESETS[preset];
   if (!settings) throw new InvalidArgumentError('preset', `unknown preset ${preset}; expected SAMPLING_PRESET_UNSPECIFIED or SAMPLING_PRESET_FAST`);
   return settings;
 }
