@@ -14,8 +14,9 @@ import { Engine } from '../pipeline/engine.js';
 import { SCHEDULER_NAMES, type SchedulerName } from '../pipeline/schedulers/index.js';
 import { AutoencoderRoundTrip } from './autoencoderRoundTrip.js';
 import { contactSheet } from './contactSheet.js';
+import { readEncoderPairs, encoderGridTable } from './encoderGrid.js';
 import { EvaluationEncoder } from './evaluationEncoder.js';
-import { markdownTable, positionTable, summariseRow } from './report.js';
+import { METRICS, type MetricName, markdownTable, positionTable, summariseRow } from './report.js';
 import { Evaluation, type RowResult, type SamplingSetting, slug } from './runEvaluation.js';
 import { loadSplit } from './testSplit.js';
 import { addWorldScores } from './worldScores.js';
@@ -45,6 +46,8 @@ const HELP = `stepframe eval: score bundles on a test split through the engine.
   --contact-sheet N       recipes on the contact sheet (default 4; 0: none)
   --no-reference-rows     leave out "copy the previous frame" and "autoencoder reconstruction"
   --no-world-scores       leave out the recipe world's text probe and style error
+  --grid                  also lay out each metric as a grid of image x text encoders (Table 2), from each
+                          bundle's provenance.encoders (training/experiments/encoder_grid.py writes them)
   --python PATH           Python with torch for the world's scores (default /usr/bin/python3)
 
 Writes DIR/results.json (every summary and per-frame score), DIR/results.md (the tables),
@@ -86,6 +89,7 @@ async function main(): Promise<void> {
       'contact-sheet': { type: 'string', default: '4' },
       'no-reference-rows': { type: 'boolean', default: false },
       'no-world-scores': { type: 'boolean', default: false },
+      grid: { type: 'boolean', default: false },
       python: { type: 'string', default: '/usr/bin/python3' },
       help: { type: 'boolean', default: false },
     },
@@ -123,11 +127,13 @@ async function main(): Promise<void> {
     const wanted = values.bundles ? values.bundles.split(',').map((b) => b.trim()) : models.map((m) => m.name);
     const unknown = wanted.filter((w) => !models.some((m) => m.name === w));
     if (unknown.length > 0) throw new Error(`--bundles: ${unknown.join(', ')} not in ${modelsDir} (${models.map((m) => m.name).join(', ')})`);
+    const bundleDirs = await findBundleDirs(modelsDir);
+    // Read before the long run, so that a bundle without an encoder pair fails at once.
+    const pairs = values.grid ? await readEncoderPairs(bundleDirs, wanted) : null;
     const evaluation = new Evaluation({ engine, split, encoder, outDir: out, seed: BigInt(seed), concurrency, progress });
     const rows: RowResult[] = [];
     for (const setting of settings) for (const name of wanted) rows.push(await evaluation.generatedRow(models.find((m) => m.name === name)!, setting));
 
-    const bundleDirs = await findBundleDirs(modelsDir);
     const aeDir = bundleDirs.find((d) => basename(d) === wanted[0]) ?? bundleDirs[0];
     const roundTrip = await AutoencoderRoundTrip.load(aeDir);
     const referenceRows = values['no-reference-rows'] && split.worldSeed === null ? [] : await evaluation.referenceRows(roundTrip);
@@ -140,10 +146,14 @@ async function main(): Promise<void> {
     }
     const summaries = scored.map((r) => summariseRow(r, resamples, seed));
     const bySetting = settings.map((s) => `### ${s.name}\n\n${markdownTable([...summaries.filter((r) => r.setting === s.name), ...summaries.filter((r) => r.setting === null)])}`);
+    const metricNames = (Object.keys(METRICS) as MetricName[]).filter((m) => summaries.some((r) => r.metrics[m]));
+    const grids = pairs === null ? [] : settings.map((s) =>
+      `### Encoder grid, ${s.name}\n\n${metricNames.map((m) => encoderGridTable(summaries.filter((r) => r.setting === s.name), pairs, m)).join('\n\n')}`);
     const markdown = [
       `Recipes: ${split.recipes.length} (${split.dir}); seed ${seed}; 95% intervals from ${resamples} bootstrap resamples over recipes; images/s through the engine, ${concurrency} sequences at once.`,
       '',
       ...bySetting.flatMap((t) => [t, '']),
+      ...grids.flatMap((t) => [t, '']),
       '### By step position (the first step is given)',
       '',
       positionTable(summaries.filter((r) => r.setting !== null), 'clipScore'),

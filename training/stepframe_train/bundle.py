@@ -75,10 +75,14 @@ def write_bundles(
     tokenizer_dir: Path,
     provenance: dict[str, Any],
     parity_seed: int | None = None,
+    shared_name: str = SHARED_DIR,
 ) -> list[Path]:
-    """Export `shared`'s encoders and VAE once, then one folder per bundle; returns the bundle folders."""
+    """Export `shared`'s encoders and VAE once (to OUT/`shared_name`), then one folder per bundle; returns the bundle folders.
+
+    Bundles on other encoders go to the same OUT through calls with another `shared_name` (experiments.encoder_grid).
+    """
     out = out.resolve()
-    shared_dir = out / SHARED_DIR
+    shared_dir = out / shared_name
     exports = {c.name: c for c in component_exports(shared, include_fuser=False)}
     shared_paths: dict[str, Path] = {}
     for name in SHARED_COMPONENTS:

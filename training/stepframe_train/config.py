@@ -15,8 +15,14 @@ TEXT_MAX_LENGTH = 77
 
 @dataclass(frozen=True)
 class TextEncoderConfig:
-    """CLIP-style causal text transformer. `embedding_rows` is the size of the (compact) token table."""
+    """The text encoder. `embedding_rows` is the size of the (compact) token table.
 
+    `kind` "transformer" is CLIP's causal text transformer (the bundles' encoder); "bag" is a bag of tokens, per-token
+    feed-forward blocks with no positions and no attention, mean-pooled (models/bag_text_encoder.py), which the
+    encoder grid compares against it. `heads` means nothing to a bag.
+    """
+
+    kind: str = "transformer"
     embedding_rows: int = 512
     max_length: int = TEXT_MAX_LENGTH
     width: int = 64
@@ -26,8 +32,12 @@ class TextEncoderConfig:
 
 @dataclass(frozen=True)
 class ImageEncoderConfig:
-    """CLIP-style ViT: patch embedding, a CLS token, pre/post layer norms."""
+    """The image encoder. `kind` "vit" is CLIP's ViT (patch embedding, a CLS token, pre/post layer norms), the bundles'
+    encoder; "conv" is a convolutional network whose last feature map, one cell per `patch_size` square, gives the
+    tokens (models/conv_image_encoder.py), which the encoder grid compares against it. `heads` means nothing to "conv".
+    """
 
+    kind: str = "vit"
     image_size: int = 64
     patch_size: int = 8
     width: int = 64
@@ -36,7 +46,8 @@ class ImageEncoderConfig:
 
     @property
     def tokens(self) -> int:
-        return (self.image_size // self.patch_size) ** 2 + 1
+        """Hidden-state tokens: one per patch, plus the ViT's CLS token."""
+        return (self.image_size // self.patch_size) ** 2 + (1 if self.kind == "vit" else 0)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,7 @@ from torch import nn
 
 from .config import TEXT_MAX_LENGTH, StackConfig
 from .models.fusers import Fuser, build_fuser
-from .models.image_encoder import ImageEncoder
-from .models.text_encoder import TextEncoder
+from .models.encoders import build_image_encoder, build_text_encoder
 from .models.unet import UNet
 from .models.vae import AutoencoderKL
 
@@ -18,8 +17,8 @@ from .models.vae import AutoencoderKL
 @dataclass
 class Stack:
     config: StackConfig
-    text_encoder: TextEncoder
-    image_encoder: ImageEncoder
+    text_encoder: nn.Module
+    image_encoder: nn.Module
     vae: AutoencoderKL
     unet: UNet
     fuser: Fuser
@@ -41,8 +40,8 @@ def build_stack(cfg: StackConfig, token_map: torch.Tensor | None = None) -> Stac
     """Creation order is fixed, so a seed set before this call fixes every weight."""
     return Stack(
         config=cfg,
-        text_encoder=TextEncoder(cfg.text, token_map),
-        image_encoder=ImageEncoder(cfg.image),
+        text_encoder=build_text_encoder(cfg.text, token_map),
+        image_encoder=build_image_encoder(cfg.image),
         vae=AutoencoderKL(cfg.vae),
         unet=UNet(cfg.unet),
         fuser=build_fuser_for(cfg),

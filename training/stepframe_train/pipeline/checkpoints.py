@@ -8,8 +8,7 @@ import torch
 from ..bundle import BundleSpec, trained_defaults
 from ..clip_tokenizer import ClipTokenizer
 from ..export import DEFAULT_TOKENIZER
-from ..models.image_encoder import ImageEncoder
-from ..models.text_encoder import TextEncoder
+from ..models.encoders import build_image_encoder, build_text_encoder
 from ..models.unet import UNet
 from ..models.vae import AutoencoderKL
 from ..reference_sampler import ReferenceSampler, SamplerSettings
@@ -42,7 +41,7 @@ def refined_decoder_checkpoint(vae, losses: dict, vae_ckpt: dict) -> dict:
 
 def shared_models(cfg, vae_ckpt: dict, clip_ckpt: dict) -> tuple:
     """(text encoder, image encoder, autoencoder) from the first stage's checkpoints."""
-    te, ie, vae = TextEncoder(cfg.text, clip_ckpt["token_map"]), ImageEncoder(cfg.image), AutoencoderKL(cfg.vae)
+    te, ie, vae = build_text_encoder(cfg.text, clip_ckpt["token_map"]), build_image_encoder(cfg.image), AutoencoderKL(cfg.vae)
     te.load_state_dict(clip_ckpt["text_encoder"])
     ie.load_state_dict(clip_ckpt["image_encoder"])
     vae.load_state_dict(vae_ckpt["vae"])

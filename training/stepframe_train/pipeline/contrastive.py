@@ -8,8 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import StackConfig
-from ..models.image_encoder import ImageEncoder
-from ..models.text_encoder import TextEncoder
+from ..models.encoders import build_image_encoder, build_text_encoder
 from .data import WorldTensors, to_clip
 from .schedules import cosine_lr, set_lr
 from .settings import ContrastiveStage
@@ -39,10 +38,10 @@ def recipe_of_frame(previous: torch.Tensor) -> torch.Tensor:
     return torch.cumsum((previous < 0).long(), dim=0) - 1
 
 
-def train_clip(cfg: StackConfig, data: WorldTensors, token_map: torch.Tensor, stage: ContrastiveStage, log: Log) -> tuple[TextEncoder, ImageEncoder, dict]:
-    """The bundles' CLIP text and image encoders, trained together by `fit_contrastive`."""
+def train_clip(cfg: StackConfig, data: WorldTensors, token_map: torch.Tensor, stage: ContrastiveStage, log: Log) -> tuple[torch.nn.Module, torch.nn.Module, dict]:
+    """The text and image encoders `cfg` names (the bundles' CLIP pair by default), trained together by `fit_contrastive`."""
     torch.manual_seed(stage.seed)
-    text_encoder, image_encoder = TextEncoder(cfg.text, token_map), ImageEncoder(cfg.image)
+    text_encoder, image_encoder = build_text_encoder(cfg.text, token_map), build_image_encoder(cfg.image)
     heads = ClipHeads(cfg.text.width, cfg.image.width)
     losses = fit_contrastive(text_encoder, image_encoder, heads, data, stage, log)
     return text_encoder.eval(), image_encoder.eval(), losses
