@@ -8,8 +8,9 @@ transformer pair, a smaller transformer pair (half the width, one layer), and a 
 convolutional image encoder. Encoders train in pairs, as CLIP trains, under the pipeline's ContrastiveStage
 (its seed, steps and losses); the bundles' pair is runs/clip.pt. Each of the nine (image, text) combinations
 then fine-tunes the best fuser, concatenation, from the shared text-only UNet in --runs, as the paper swaps
-encoders under one pretrained SD UNet: FinetuneStage's seed, batch and style weight, at --steps (2000, half
-the pipeline's, so the grid fits about an hour on two cores). Two single-threaded processes run side by side.
+encoders under one pretrained SD UNet: FinetuneStage's seed, batch and style weight, at --steps (3000, three
+quarters of the pipeline's 4000, so the grid fits about an hour on two cores). Two single-threaded processes run
+side by side; the bundles' own pair goes last, so the other core is free for `stepframe eval` while it trains.
 
 Every stage keeps its result in RUNS/encoder_grid and is skipped when that file exists, so an interrupted
 run resumes. Writes a models folder of nine bundles named concatenation__IMAGE__TEXT, each on its own
@@ -55,7 +56,7 @@ IMAGE_ENCODERS = {
 }
 # (text, image) trained together; the first pair is the bundles' own, already in runs/clip.pt.
 CONTRASTIVE_PAIRS = (("transformer_w64_l2", "vit_w64_l2"), ("transformer_w32_l1", "vit_w32_l1"), ("bag_w64", "conv_w64"))
-DEFAULT_STEPS = 2000
+DEFAULT_STEPS = 3000
 
 
 def _pair_file(runs: Path, text: str, image: str) -> Path:
@@ -162,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     _run([(args.runs, t, i) for t, i in CONTRASTIVE_PAIRS[1:] if not _pair_file(args.runs, t, i).exists()], _train_pair)
     print(f"encoders ready ({time.time() - started:.0f}s)", flush=True)
-    _run([(args.runs, i, t, args.steps) for i in IMAGE_ENCODERS for t in TEXT_ENCODERS if not _finetune_file(args.runs, i, t).exists()], _fine_tune)
+    own = (CONTRASTIVE_PAIRS[0][1], CONTRASTIVE_PAIRS[0][0])
+    pairs = sorted(((i, t) for i in IMAGE_ENCODERS for t in TEXT_ENCODERS), key=lambda pair: pair == own)
+    _run([(args.runs, i, t, args.steps) for i, t in pairs if not _finetune_file(args.runs, i, t).exists()], _fine_tune)
     print(f"fine-tuning done ({time.time() - started:.0f}s)", flush=True)
     written = _export(args.runs, args.out, args.steps)
     print(f"wrote {len(written)} bundles to {args.out} ({time.time() - started:.0f}s)")
