@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import CLIP_VOCAB_SIZE, TextEncoderConfig
+from ..config import TextEncoderConfig
+from .text_encoder import default_token_map
 
 
 class _TokenBlock(nn.Module):
@@ -31,9 +32,7 @@ class BagOfTokensEncoder(nn.Module):
     def __init__(self, cfg: TextEncoderConfig, token_map: torch.Tensor | None = None):
         super().__init__()
         self.cfg = cfg
-        if token_map is None:
-            token_map = torch.arange(CLIP_VOCAB_SIZE, dtype=torch.int64) % cfg.embedding_rows
-        self.register_buffer("token_map", token_map.clone())
+        self.register_buffer("token_map", (default_token_map(cfg.embedding_rows) if token_map is None else token_map).clone())
         self.token_embedding = nn.Embedding(cfg.embedding_rows, cfg.width)
         self.blocks = nn.ModuleList(_TokenBlock(cfg.width) for _ in range(cfg.layers))
         self.final_layer_norm = nn.LayerNorm(cfg.width)

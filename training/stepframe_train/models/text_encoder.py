@@ -28,15 +28,18 @@ def compact_token_map(known_ids: Sequence[int], rows: int) -> torch.Tensor:
     return mapping
 
 
+def default_token_map(rows: int) -> torch.Tensor:
+    """Without the world's vocabulary (random-weight fixtures): every CLIP id folded onto the table's rows."""
+    return torch.arange(CLIP_VOCAB_SIZE, dtype=torch.int64) % rows
+
+
 class TextEncoder(nn.Module):
     """input_ids [B, 77] (int64) -> last_hidden_state [B, 77, D], pooler_output [B, D]."""
 
     def __init__(self, cfg: TextEncoderConfig, token_map: torch.Tensor | None = None):
         super().__init__()
         self.cfg = cfg
-        if token_map is None:
-            token_map = torch.arange(CLIP_VOCAB_SIZE, dtype=torch.int64) % cfg.embedding_rows
-        self.register_buffer("token_map", token_map.clone())
+        self.register_buffer("token_map", (default_token_map(cfg.embedding_rows) if token_map is None else token_map).clone())
         self.token_embedding = nn.Embedding(cfg.embedding_rows, cfg.width)
         self.position_embedding = nn.Parameter(torch.randn(cfg.max_length, cfg.width) * 0.01)
         self.layers = nn.ModuleList(ClipEncoderLayer(cfg.width, cfg.heads) for _ in range(cfg.layers))
