@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
-import { METRICS, type MetricName, type RowSummary } from './report.js';
+import { METRICS, type MetricName, type RowSummary, summaryCell } from './report.js';
 
 export interface EncoderPair {
   image: string;
@@ -36,10 +36,7 @@ export function encoderGridTable(rows: readonly RowSummary[], pairs: ReadonlyMap
   const images = [...new Set(paired.map((p) => p.pair.image))];
   const texts = [...new Set(paired.map((p) => p.pair.text))];
   const { digits, label } = METRICS[metric];
-  const cell = (image: string, text: string): string => {
-    const summary = paired.find((p) => p.pair.image === image && p.pair.text === text)?.row.metrics[metric];
-    return summary ? `${summary.mean.toFixed(digits)} [${summary.ci95[0].toFixed(digits)}, ${summary.ci95[1].toFixed(digits)}]` : '–';
-  };
+  const cell = (image: string, text: string) => summaryCell(paired.find((p) => p.pair.image === image && p.pair.text === text)?.row.metrics[metric], digits);
   return [
     `| ${label}: image ↓ text → | ${texts.join(' | ')} |`,
     `| --- | ${texts.map(() => '---').join(' | ')} |`,

@@ -48,7 +48,8 @@ export function summariseRow(row: RowResult, resamples: number, seed: number): R
   return { row: row.row, bundle: row.bundle, setting: row.setting, sampling: row.sampling, imagesPerSecond: row.imagesPerSecond, metrics, byPosition };
 }
 
-function cell(summary: Summary | undefined, digits: number): string {
+/** A summary as a table cell: mean [95% interval over recipes], or '–' where there is none. */
+export function summaryCell(summary: Summary | undefined, digits: number): string {
   if (!summary) return '–';
   return `${summary.mean.toFixed(digits)} [${summary.ci95[0].toFixed(digits)}, ${summary.ci95[1].toFixed(digits)}]`;
 }
@@ -58,7 +59,7 @@ export function markdownTable(rows: readonly RowSummary[], metrics: readonly Met
   const present = metrics.filter((m) => rows.some((r) => r.metrics[m]));
   const header = `| row | ${present.map((m) => METRICS[m].label).join(' | ')} | images/s |`;
   const rule = `| --- | ${present.map(() => '---').join(' | ')} | --- |`;
-  const lines = rows.map((r) => `| ${r.row} | ${present.map((m) => cell(r.metrics[m], METRICS[m].digits)).join(' | ')} | ${r.imagesPerSecond === null ? '–' : r.imagesPerSecond.toFixed(2)} |`);
+  const lines = rows.map((r) => `| ${r.row} | ${present.map((m) => summaryCell(r.metrics[m], METRICS[m].digits)).join(' | ')} | ${r.imagesPerSecond === null ? '–' : r.imagesPerSecond.toFixed(2)} |`);
   return [header, rule, ...lines].join('\n');
 }
 

@@ -29,19 +29,17 @@ from pathlib import Path
 
 import torch
 
-from stepframe_train.bundle import BundleSpec, trained_defaults, write_bundles
+from stepframe_train.bundle import write_bundles
 from stepframe_train.config import ImageEncoderConfig, StackConfig, TextEncoderConfig, default_stack
 from stepframe_train.export import DEFAULT_TOKENIZER, REPO, world_token_map
 from stepframe_train.models.encoders import build_image_encoder, build_text_encoder
-from stepframe_train.models.unet import UNet
-from stepframe_train.models.vae import AutoencoderKL
-from stepframe_train.pipeline.checkpoints import first_stage_checkpoints, trained_config
+from stepframe_train.pipeline.checkpoints import bundle_spec, first_stage_checkpoints, shared_models, trained_config
 from stepframe_train.pipeline.contrastive import train_clip
 from stepframe_train.pipeline.data import load_split
 from stepframe_train.pipeline.encode import encode_conditioning
 from stepframe_train.pipeline.finetune import finetune_from_text
 from stepframe_train.pipeline.settings import TrainingConfig
-from stepframe_train.stack import Stack, build_fuser_for
+from stepframe_train.stack import Stack, parameter_count
 
 FUSER = "concatenation"
 TEXT_ENCODERS = {
@@ -65,22 +63,23 @@ def _pair_file(runs: Path, text: str, image: str) -> Path:
     return runs / "encoder_grid" / f"clip__{text}__{image}.pt"
 
 
-def _finetune_file(runs: Path, image: str, text: str) -> Path:
-    return runs / "encoder_grid" / f"finetune__{image}__{text}.pt"
+def _finetune_file(runs: Path, image: str, text: str, steps: int) -> Path:
+    # The steps are in the name, so that a run at other --steps trains afresh instead of resuming from these.
+    return runs / "encoder_grid" / f"finetune__{image}__{text}__{steps}.pt"
 
 
-def _stack_config(runs: Path, image: str, text: str) -> StackConfig:
-    return replace(trained_config(default_stack(FUSER), torch.load(runs / "vae.pt")), text=TEXT_ENCODERS[text], image=IMAGE_ENCODERS[image])
+def _stack_config(vae_ckpt: dict, image: str, text: str) -> StackConfig:
+    return replace(trained_config(default_stack(FUSER), vae_ckpt), text=TEXT_ENCODERS[text], image=IMAGE_ENCODERS[image])
 
 
-def _encoders(runs: Path, image: str, text: str) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """The trained text and image encoders, each loaded from the contrastive run that trained it."""
+def _pair_checkpoint(runs: Path, image: str, text: str) -> dict:
+    """A CLIP checkpoint for the pair (what `shared_models` reads): each encoder from the contrastive run that trained it."""
     text_ckpt = torch.load(_pair_file(runs, text, next(i for t, i in CONTRASTIVE_PAIRS if t == text)))
-    image_ckpt = torch.load(_pair_file(runs, next(t for t, i in CONTRASTIVE_PAIRS if i == image), image))
-    te, ie = build_text_encoder(TEXT_ENCODERS[text], text_ckpt["token_map"]), build_image_encoder(IMAGE_ENCODERS[image])
-    te.load_state_dict(text_ckpt["text_encoder"])
-    ie.load_state_dict(image_ckpt["image_encoder"])
-    return te.eval(), ie.eval()
+    if (text, image) in CONTRASTIVE_PAIRS:
+        image_ckpt = text_ckpt
+    else:
+        image_ckpt = torch.load(_pair_file(runs, next(t for t, i in CONTRASTIVE_PAIRS if i == image), image))
+    return {"text_encoder": text_ckpt["text_encoder"], "token_map": text_ckpt["token_map"], "image_encoder": image_ckpt["image_encoder"]}
 
 
 def _log(name: str):
@@ -104,16 +103,17 @@ def _fine_tune(job: tuple[Path, str, str, int]) -> Path:
     runs, image, text, steps = job
     torch.set_num_threads(1)
     config = TrainingConfig()
-    cfg = _stack_config(runs, image, text)
+    vae_ckpt, _ = first_stage_checkpoints(runs)
+    cfg = _stack_config(vae_ckpt, image, text)
     data = load_split("train", config.world_seed, limit=config.recipes)
-    te, ie = _encoders(runs, image, text)
+    te, ie, _ = shared_models(cfg, vae_ckpt, _pair_checkpoint(runs, image, text))
     # Latents come from the shared autoencoder, so the pipeline's cache serves every pair; the conditioning is this pair's.
     encoded = {"latents": torch.load(runs / "encoded.pt")["latents"], **encode_conditioning(te, ie, data)}
     stage = replace(config.finetune, steps=steps)
     unet, fuser, losses = finetune_from_text(cfg, data, encoded, torch.load(runs / "unet_text.pt")["unet"], FUSER, stage,
                                              _log(f"{image} x {text}"))
-    path = _finetune_file(runs, image, text)
-    torch.save({"unet": unet.state_dict(), "fuser": fuser.state_dict(), "losses": losses, "steps": steps}, path)
+    path = _finetune_file(runs, image, text, steps)
+    torch.save({"unet": unet.state_dict(), "fuser": fuser.state_dict(), "losses": losses}, path)
     return path
 
 
@@ -128,21 +128,11 @@ def _export(runs: Path, out: Path, steps: int) -> list[Path]:
     written = []
     for image in IMAGE_ENCODERS:
         for text in TEXT_ENCODERS:
-            cfg = _stack_config(runs, image, text)
-            ckpt = torch.load(_finetune_file(runs, image, text))
-            if ckpt["steps"] != steps:
-                raise ValueError(f"{_finetune_file(runs, image, text)} was fine-tuned for {ckpt['steps']} steps, not {steps}: delete it to retrain")
-            unet, fuser = UNet(cfg.unet), build_fuser_for(cfg)
-            unet.load_state_dict(ckpt["unet"])
-            fuser.load_state_dict(ckpt["fuser"])
-            vae = AutoencoderKL(cfg.vae)
-            vae.load_state_dict(vae_ckpt["vae"])
-            te, ie = _encoders(runs, image, text)
-            stack = Stack(config=cfg, text_encoder=te, image_encoder=ie, vae=vae.eval(), unet=unet.eval(), fuser=fuser.eval())
-            spec = BundleSpec(name=f"{FUSER}__{image}__{text}", fuser_kind=FUSER, unet=stack.unet, fuser=stack.fuser, image_guidance=True,
-                              defaults=trained_defaults(FUSER),
-                              provenance={"weights": "trained", "recipe_world_seed": 0, "finetune_losses": ckpt["losses"],
-                                          "encoders": {"image": image, "text": text}})
+            cfg = _stack_config(vae_ckpt, image, text)
+            spec = bundle_spec(cfg, runs, FUSER, _finetune_file(runs, image, text, steps))
+            spec = replace(spec, name=f"{FUSER}__{image}__{text}", provenance={**spec.provenance, "encoders": {"image": image, "text": text}})
+            te, ie, vae = shared_models(cfg, vae_ckpt, _pair_checkpoint(runs, image, text))
+            stack = Stack(config=cfg, text_encoder=te, image_encoder=ie, vae=vae, unet=spec.unet, fuser=spec.fuser)
             written += write_bundles(out, stack, [spec], DEFAULT_TOKENIZER, {"created_by": "experiments.encoder_grid", "steps": steps},
                                      shared_name=f"shared__{image}__{text}")
     return written
@@ -163,9 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     _run([(args.runs, t, i) for t, i in CONTRASTIVE_PAIRS[1:] if not _pair_file(args.runs, t, i).exists()], _train_pair)
     print(f"encoders ready ({time.time() - started:.0f}s)", flush=True)
+    for text, image in CONTRASTIVE_PAIRS:
+        losses = torch.load(_pair_file(args.runs, text, image))["losses"]
+        sizes = f"{parameter_count(build_text_encoder(TEXT_ENCODERS[text]))} + {parameter_count(build_image_encoder(IMAGE_ENCODERS[image]))} parameters"
+        print(f"  {text} + {image}: {sizes}; contrastive text-image {losses['contrastive']:.3f}, same-recipe {losses['same_recipe']:.3f}", flush=True)
     own = (CONTRASTIVE_PAIRS[0][1], CONTRASTIVE_PAIRS[0][0])
     pairs = sorted(((i, t) for i in IMAGE_ENCODERS for t in TEXT_ENCODERS), key=lambda pair: pair == own)
-    _run([(args.runs, i, t, args.steps) for i, t in pairs if not _finetune_file(args.runs, i, t).exists()], _fine_tune)
+    _run([(args.runs, i, t, args.steps) for i, t in pairs if not _finetune_file(args.runs, i, t, args.steps).exists()], _fine_tune)
     print(f"fine-tuning done ({time.time() - started:.0f}s)", flush=True)
     written = _export(args.runs, args.out, args.steps)
     print(f"wrote {len(written)} bundles to {args.out} ({time.time() - started:.0f}s)")
