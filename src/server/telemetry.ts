@@ -3,8 +3,10 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { type Attributes, type Link, type Span, type SpanContext, context, metrics, trace } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { NodeSDK } from '@opentelemetry/sdk-node';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 
 import type { BatchReport } from '../pipeline/batching/batchedModel.js';
 import type { EngineStats } from '../pipeline/engine.js';
@@ -14,16 +16,26 @@ import type { Logger } from './logger.js';
 const PREFIX = 'stepframe_';
 
 /**
- * Starts the OpenTelemetry Node SDK for the process: Prometheus /metrics on its own port and, when
- * configured, OTLP trace export. Without it the API's no-op tracer and meter are used.
+ * Registers the process's OpenTelemetry trace and metrics SDKs: Prometheus /metrics on its own port
+ * and, when configured, OTLP trace export. Without it the API's no-op tracer and meter are used.
+ * The two SDKs are used directly rather than through `@opentelemetry/sdk-node`, which pulls in every
+ * exporter (gRPC, proto, Zipkin, Jaeger: 181 MB of node_modules) for the two this server uses.
  */
 export async function startTelemetry(config: Config, log: Logger): Promise<{ shutdown: () => Promise<void> }> {
-  const metricReaders = config.metricsPort > 0 ? [new PrometheusExporter({ port: config.metricsPort, host: config.metricsHost })] : [];
+  const resource = resourceFromAttributes({ 'service.name': 'stepframe' });
+  const readers = config.metricsPort > 0 ? [new PrometheusExporter({ port: config.metricsPort, host: config.metricsHost })] : [];
   const spanProcessors = config.otlpEndpoint ? [new BatchSpanProcessor(new OTLPTraceExporter({ url: config.otlpEndpoint }))] : [];
-  const sdk = new NodeSDK({ serviceName: 'stepframe', autoDetectResources: false, metricReaders, spanProcessors, instrumentations: [] });
-  sdk.start();
+  const tracerProvider = new NodeTracerProvider({ resource, spanProcessors });
+  // register() also installs the AsyncLocalStorage context manager that carries a request's span across awaits.
+  tracerProvider.register();
+  const meterProvider = new MeterProvider({ resource, readers });
+  metrics.setGlobalMeterProvider(meterProvider);
   log.info('telemetry started', { metrics: config.metricsPort > 0 ? `http://${config.metricsHost}:${config.metricsPort}/metrics` : 'off', otlp: config.otlpEndpoint || 'off' });
-  return { shutdown: () => sdk.shutdown() };
+  return {
+    shutdown: async () => {
+      await Promise.all([tracerProvider.shutdown(), meterProvider.shutdown()]);
+    },
+  };
 }
 
 /** The service's instruments, all named `stepframe_*`, labelled by method, stage and status code. */
