@@ -32,7 +32,8 @@ start=$SECONDS
 "${PODMAN[@]}" build --network host --format docker -t "$IMAGE" . >"$out/build.log" 2>&1 || { tail -40 "$out/build.log" >&2; fail "podman build"; }
 echo "test-image: built $IMAGE in $((SECONDS - start)) s"
 
-"${PODMAN[@]}" run -d --name "$NAME" --network host "$IMAGE" >/dev/null
+# podman logs that it cannot schedule the HEALTHCHECK through systemd (none runs here); the check runs below.
+"${PODMAN[@]}" run -d --name "$NAME" --network host "$IMAGE" >/dev/null 2>"$out/run.log"
 healthcheck="$("${PODMAN[@]}" image inspect --format '{{json .Config.Healthcheck.Test}}' "$IMAGE")"
 echo "test-image: HEALTHCHECK $healthcheck"
 # The HEALTHCHECK's CMD form, run inside the container as the engine would run it.
@@ -76,7 +77,7 @@ if "${PODMAN[@]}" build --network host --format docker --target deps-gpu . >"$ou
     fail "the GPU dependency stage built without the CUDA provider"
   fi
 else
-  grep -q 'did not install the CUDA 12 provider' "$out/gpu.log" || { tail -20 "$out/gpu.log" >&2; fail "the GPU dependency stage failed without naming the provider"; }
-  echo "test-image: the GPU dependency stage fails loudly without NuGet: $(grep -m1 'did not install' "$out/gpu.log")"
+  grep -v 'STEP' "$out/gpu.log" | grep -q 'did not install the CUDA 12 provider' || { tail -20 "$out/gpu.log" >&2; fail "the GPU dependency stage failed without naming the provider"; }
+  echo "test-image: the GPU dependency stage fails loudly without NuGet: $(grep -v STEP "$out/gpu.log" | grep -m1 'did not install')"
 fi
 echo "test-image: OK"

@@ -66,6 +66,7 @@ def build_manifest(
     image_guidance: bool,
     defaults: dict[str, Any],
     provenance: dict[str, Any],
+    pad_token_id: int = 49407,
 ) -> dict[str, Any]:
     manifest = {
         "format": FORMAT,
@@ -75,7 +76,7 @@ def build_manifest(
         "image": {"height": image_size, "width": image_size, "channels": 3},
         "latent": {"channels": latent_channels, "downscale": downscale, "scaling_factor": scaling_factor},
         "components": components,
-        "tokenizer": {"path": tokenizer_path, "max_length": 77, "pad_token_id": 49407},
+        "tokenizer": {"path": tokenizer_path, "max_length": 77, "pad_token_id": pad_token_id},
         "feature_extractor": {"path": feature_extractor_path} if feature_extractor_path else None,
         "scheduler": {"path": "scheduler/scheduler_config.json"},
         "conditioning": {

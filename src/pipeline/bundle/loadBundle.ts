@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile, readdir, realpath } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 import { BundleError } from '../errors.js';
 import { type SchedulerConfig, parseSchedulerConfig } from '../schedulers/index.js';
@@ -117,6 +117,12 @@ export class BundleLoader {
       const file = resolve(dir, spec.path);
       if (!existsSync(file)) throw new BundleError(`bundle ${manifest.name}: components.${name} points at ${spec.path}, which does not exist`);
       if (spec.sha256 && this.options.verifyWeights !== false) await this.verify(file, spec.sha256, `bundle ${manifest.name}: components.${name}`);
+      for (const data of spec.externalData ?? []) {
+        // At real size the weights are here, not in model.onnx: a flipped byte would load and serve different images.
+        const dataFile = resolve(dirname(file), data.path);
+        if (!existsSync(dataFile)) throw new BundleError(`bundle ${manifest.name}: components.${name}.external_data names ${data.path}, which does not exist beside ${spec.path}`);
+        if (this.options.verifyWeights !== false) await this.verify(dataFile, data.sha256, `bundle ${manifest.name}: components.${name}.external_data`);
+      }
       return this.pool.load(file, name);
     };
     const needsImage = manifest.fuserKind !== 'baseline';

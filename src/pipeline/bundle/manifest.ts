@@ -19,6 +19,14 @@ export interface ComponentSpec {
   inputs?: TensorSpec[];
   outputs?: TensorSpec[];
   sha256?: string;
+  /** Files the graph keeps its weights in (ONNX external data, beside model.onnx), each with its sha256. */
+  externalData?: ExternalDataSpec[];
+}
+
+/** One external-data file: `path` relative to the model file's folder, as the graph's tensors name it. */
+export interface ExternalDataSpec {
+  path: string;
+  sha256: string;
 }
 
 /** The parts of `stepframe.json` the engine acts on, in camelCase. */
@@ -89,6 +97,7 @@ export function parseManifest(raw: unknown, file = 'stepframe.json'): BundleMani
       inputs: spec.inputs as TensorSpec[] | undefined,
       outputs: spec.outputs as TensorSpec[] | undefined,
       sha256: spec.sha256 as string | undefined,
+      externalData: spec.external_data === undefined ? undefined : parseExternalData(file, `components.${name}.external_data`, spec.external_data),
     };
   }
   for (const required of ['text_encoder', 'unet', 'vae_decoder'] as const) {
@@ -125,6 +134,18 @@ export function parseManifest(raw: unknown, file = 'stepframe.json'): BundleMani
     provenance: isObject(raw.provenance) ? raw.provenance : {},
     synthesized: false,
   };
+}
+
+const isSha256 = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{64}$/i.test(v);
+
+function parseExternalData(file: string, where: string, raw: unknown): ExternalDataSpec[] {
+  if (!Array.isArray(raw)) throw new BundleError(`${file}: ${where} must be a list of {path, sha256}, got ${JSON.stringify(raw)}`);
+  return raw.map((entry, i) => {
+    if (!isObject(entry)) throw new BundleError(`${file}: ${where}[${i}] must be an object {path, sha256}`);
+    const path = field(file, entry, 'path', isString, 'a relative path');
+    if (path.includes('..') || path.startsWith('/')) throw new BundleError(`${file}: ${where}[${i}].path must stay beside the model file, got ${JSON.stringify(path)}`);
+    return { path, sha256: field(file, entry, 'sha256', isSha256, 'a sha256 hex digest') };
+  });
 }
 
 /** Format version 1 knows one way to condition without an image (zero embeddings) and one without text (the empty prompt). */

@@ -60,10 +60,13 @@ class Fuser(nn.Module):
 
     kind = ""
 
-    def __init__(self, text_dim: int, text_tokens: int, image_dim: int, image_tokens: int, out_dim: int, hidden: int):
+    def __init__(self, text_dim: int, text_tokens: int, image_dim: int, image_tokens: int, out_dim: int, hidden: int,
+                 image_pooled_dim: int | None = None):
         super().__init__()
         self.text_dim, self.text_tokens = text_dim, text_tokens
         self.image_dim, self.image_tokens = image_dim, image_tokens
+        # CLIPVisionModelWithProjection pools into its projection's width (768 for ViT-L/14), not its tokens' (1024).
+        self.image_pooled_dim = image_pooled_dim or image_dim
         self.out_dim, self.hidden = out_dim, hidden
 
     def forward(self, text_hidden, text_pooled, image_hidden, image_pooled) -> torch.Tensor:  # pragma: no cover
@@ -97,8 +100,8 @@ class ConcatenationFuser(Fuser):
 
     kind = "concatenation"
 
-    def __init__(self, *args):
-        super().__init__(*args)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.image_proj = nn.Linear(self.image_dim, self.text_dim)
         self.token_mix = TokenMix(self.text_tokens + self.image_tokens, self.text_tokens)
         self.ffn = FeedForward(self.text_dim, self.hidden)
@@ -124,9 +127,9 @@ class ImagePoolingFuser(Fuser):
 
     kind = "image_pooling"
 
-    def __init__(self, *args):
-        super().__init__(*args)
-        self.image_proj = nn.Linear(self.image_dim, self.text_dim)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.image_proj = nn.Linear(self.image_pooled_dim, self.text_dim)
         self.ffn = FeedForward(self.text_dim, self.hidden)
         self.out_proj = nn.Linear(self.text_dim, self.out_dim)
 
@@ -149,8 +152,8 @@ class TextPoolingFuser(Fuser):
 
     kind = "text_pooling"
 
-    def __init__(self, *args):
-        super().__init__(*args)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.text_proj = nn.Linear(self.text_dim, self.image_dim)
         self.ffn = FeedForward(self.image_dim, self.hidden)
         self.token_mix = TokenMix(self.image_tokens, self.text_tokens)
@@ -166,8 +169,8 @@ class AttendToImageFuser(Fuser):
 
     kind = "attend_to_image"
 
-    def __init__(self, *args, heads: int = 4):
-        super().__init__(*args)
+    def __init__(self, *args, heads: int = 4, **kwargs):
+        super().__init__(*args, **kwargs)
         self.attend = CrossAttention(self.text_dim, self.image_dim, heads)
         self.ffn = FeedForward(self.text_dim, self.hidden)
         self.out_proj = nn.Linear(self.text_dim, self.out_dim)
@@ -188,8 +191,8 @@ class AttendToTextFuser(Fuser):
 
     kind = "attend_to_text"
 
-    def __init__(self, *args, heads: int = 4):
-        super().__init__(*args)
+    def __init__(self, *args, heads: int = 4, **kwargs):
+        super().__init__(*args, **kwargs)
         self.attend = CrossAttention(self.image_dim, self.text_dim, heads)
         self.ffn = FeedForward(self.image_dim, self.hidden)
         self.token_mix = TokenMix(self.image_tokens, self.text_tokens)
@@ -205,9 +208,10 @@ _FUSERS: dict[str, type[Fuser]] = {
 }
 
 
-def build_fuser(kind: str, text_dim: int, text_tokens: int, image_dim: int, image_tokens: int, out_dim: int, hidden: int) -> Fuser:
+def build_fuser(kind: str, text_dim: int, text_tokens: int, image_dim: int, image_tokens: int, out_dim: int, hidden: int,
+                image_pooled_dim: int | None = None) -> Fuser:
     if kind not in _FUSERS:
         raise ValueError(f"unknown fuser kind {kind!r}; expected one of {', '.join(FUSER_KINDS)}")
     if kind == "baseline" and text_dim != out_dim:
         raise ValueError(f"the baseline fuser passes the text through, so text width {text_dim} must equal the UNet's {out_dim}")
-    return _FUSERS[kind](text_dim, text_tokens, image_dim, image_tokens, out_dim, hidden)
+    return _FUSERS[kind](text_dim, text_tokens, image_dim, image_tokens, out_dim, hidden, image_pooled_dim=image_pooled_dim)

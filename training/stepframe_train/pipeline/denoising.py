@@ -62,9 +62,16 @@ def _style_term(b: _Batch, xt: torch.Tensor, eps: torch.Tensor, a: torch.Tensor,
         fine, coarse = _masked_style_parts(x0_pred, b.previous_latents, unchanged_mask(b.x0, b.previous_latents))
         fine = fine * acp[b.t]
     else:
-        fine = ((x0_pred - b.previous_latents) ** 2).mean(dim=(1, 2, 3)) * acp[b.t]
-        coarse = ((F.adaptive_avg_pool2d(x0_pred, 4) - F.adaptive_avg_pool2d(b.previous_latents, 4)) ** 2).mean(dim=(1, 2, 3)).clamp(max=4.0)
+        fine, coarse = style_parts(x0_pred, b.previous_latents, acp[b.t])
     return ((fine + coarse) * b.given_previous).sum() / b.given_previous.sum()
+
+
+def style_parts(x0_pred: torch.Tensor, previous_latents: torch.Tensor, acp_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The paper's L2 style-consistency term per row [B], in two parts: per latent pixel, weighted by ᾱ_t, and over
+    4×4 cells at every timestep (train_unet says why). The SD fine-tuning (stepframe_train.sd.finetune) uses it as is."""
+    fine = ((x0_pred - previous_latents) ** 2).mean(dim=(1, 2, 3)) * acp_t
+    coarse = ((F.adaptive_avg_pool2d(x0_pred, 4) - F.adaptive_avg_pool2d(previous_latents, 4)) ** 2).mean(dim=(1, 2, 3)).clamp(max=4.0)
+    return fine, coarse
 
 
 def train_unet(cfg: StackConfig, data: WorldTensors, encoded: dict, stage: DenoisingStage, log: Log, fuser_kind: str = "baseline",
