@@ -88,11 +88,28 @@ describe('Dockerfile', () => {
     assert.match(readFileSync(join(REPO_ROOT, '.ci', 'run'), 'utf8'), /^npm ci$/m);
   });
 
-  test('the GPU variant installs the CUDA 12 provider and the HEALTHCHECK uses gRPC health', () => {
-    assert.match(dockerfile, /ENV ONNXRUNTIME_NODE_INSTALL=cuda12/);
-    assert.match(dockerfile, /--allow-scripts=onnxruntime-node/);
+  test('the GPU variant installs the CUDA 12 provider by name with the package\'s own script, and fails the build without it', () => {
+    assert.match(dockerfile, /ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install\.js/);
+    assert.match(dockerfile, /test -f node_modules\/onnxruntime-node\/bin\/napi-v6\/linux\/x64\/libonnxruntime_providers_cuda\.so/);
+    assert.match(dockerfile, /exit 1/);
+    assert.doesNotMatch(dockerfile, /--allow-scripts/, 'npm 11 rejects --allow-scripts on a project install');
     assert.match(dockerfile, /HEALTHCHECK .*dist\/src\/server\/healthcheck\.js/);
     assert.match(dockerfile, /cudnn/);
+  });
+
+  test('every stage resolves: a final stage per variant (cpu last, the default), each FROM and COPY --from names a stage or an image', () => {
+    const stages = [...dockerfile.matchAll(/^FROM (\S+) AS (\S+)$/gm)].map((m) => ({ base: m[1], name: m[2] }));
+    const names = stages.map((s) => s.name);
+    assert.equal(names.at(-1), 'cpu');
+    assert.ok(names.includes('gpu'));
+    assert.doesNotMatch(dockerfile, /^FROM \S*\$\{/m, 'buildah cannot resolve a stage named through a build argument');
+    for (const stage of stages) assert.ok(names.indexOf(stage.base) < names.indexOf(stage.name) || stage.base.includes(':'), `${stage.name} FROM ${stage.base}`);
+    for (const m of dockerfile.matchAll(/COPY --from=(\S+)/g)) assert.ok(names.includes(m[1]), `COPY --from=${m[1]} names no stage`);
+  });
+
+  test('npm runs no dependency install script, with npm 10 as with npm 11 (.npmrc, read by both)', () => {
+    assert.match(readFileSync(join(REPO_ROOT, '.npmrc'), 'utf8'), /^ignore-scripts=true$/m);
+    assert.match(dockerfile, /COPY package\.json package-lock\.json \.npmrc/);
   });
 
   test('.dockerignore keeps training data and tests out of the image', () => {

@@ -15,7 +15,7 @@ FORMAT = "stepframe.sd_run"
 
 
 def save_run(run_dir: Path, *, step: int, shape: FuserShape, fuser: torch.nn.Module, unet_state: dict[str, torch.Tensor],
-             train_unet: str, optimizer: dict, settings: dict[str, Any], losses: dict[str, float], rng: torch.Tensor) -> Path:
+             train_unet: str, optimizer: dict, settings: dict[str, Any], losses: dict[str, float], rng: dict[str, Any]) -> Path:
     """Writes RUN_DIR/checkpoint.pt through a temporary file, so a run stopped mid-write keeps its last checkpoint.
 
     `unet_state` holds only the UNet parameters that train (all, the attention ones, or none): the rest
