@@ -1,46 +1,36 @@
+import { readFileSync } from 'node:fs';
+
 import * as grpc from '@grpc/grpc-js';
+import { service as healthService } from 'grpc-health-check';
+
+import type { Config } from './config.js';
 
 export type HealthStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
 
-// grpc.health.v1 messages are tiny, so they are encoded by hand: HealthCheckRequest{1: service},
-// HealthCheckResponse{1: status}. This keeps the probe free of proto loading at container start.
-function encodeRequest(service: string): Buffer {
-  const bytes = Buffer.from(service, 'utf8');
-  if (!bytes.length) return Buffer.alloc(0);
-  // The length is a protobuf varint: one byte below 128, more for longer service names.
-  const length: number[] = [];
-  for (let n = bytes.length; ; n >>>= 7) {
-    if (n < 0x80) {
-      length.push(n);
-      break;
-    }
-    length.push((n & 0x7f) | 0x80);
-  }
-  return Buffer.concat([Buffer.from([0x0a, ...length]), bytes]);
+interface HealthClient extends grpc.Client {
+  check(request: { service: string }, metadata: grpc.Metadata, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response?: { status: HealthStatus }) => void): grpc.ClientUnaryCall;
 }
 
-function decodeResponse(buf: Buffer): HealthStatus {
-  const status = buf.length >= 2 && buf[0] === 0x08 ? buf[1] : 0;
-  return (['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'] as const)[status] ?? 'UNKNOWN';
-}
+// The client of grpc-health-check's own service definition (the package the server's health service comes from).
+const HealthClient = grpc.makeClientConstructor(healthService, 'grpc.health.v1.Health') as unknown as new (address: string, credentials: grpc.ChannelCredentials) => HealthClient;
 
 /** grpc.health.v1.Health/Check against `address`; rejects on transport errors. */
 export function checkHealth(address: string, service = '', credentials = grpc.credentials.createInsecure(), timeoutMs = 5000): Promise<HealthStatus> {
-  const Client = grpc.makeGenericClientConstructor({}, 'Health');
-  const client = new Client(address, credentials);
+  const client = new HealthClient(address, credentials);
   return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(
-      '/grpc.health.v1.Health/Check',
-      encodeRequest,
-      decodeResponse,
-      service,
-      new grpc.Metadata(),
-      { deadline: Date.now() + timeoutMs },
-      (error: grpc.ServiceError | null, value?: HealthStatus) => {
-        client.close();
-        if (error) reject(error);
-        else resolve(value!);
-      },
-    );
+    client.check({ service }, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (error, response) => {
+      client.close();
+      if (error) reject(error);
+      else resolve(response!.status);
+    });
   });
+}
+
+/** The probe's credentials for the server `config` describes. */
+export function probeCredentials(config: Config): grpc.ChannelCredentials {
+  if (!config.tlsCert || !config.tlsKey) return grpc.credentials.createInsecure();
+  const cert = readFileSync(config.tlsCert);
+  const key = readFileSync(config.tlsKey);
+  // The probe dials 127.0.0.1, which the certificate need not name, and asks whether the process serves, not who it is.
+  return grpc.credentials.createSsl(null, config.tlsClientCa ? key : null, config.tlsClientCa ? cert : null, { rejectUnauthorized: false });
 }

@@ -4,7 +4,7 @@
  */
 import { ConfigError, helpText, parseConfig } from './config.js';
 import { createLogger } from './logger.js';
-import { startServer } from './stepframeServer.js';
+import { ShutdownDuringLoadError, startServer } from './stepframeServer.js';
 import { startTelemetry } from './telemetry.js';
 
 async function main(): Promise<number> {
@@ -27,6 +27,8 @@ async function main(): Promise<number> {
   const telemetry = await startTelemetry(config, log);
   const server = await startServer(config, log);
   server.ready.catch(async (error) => {
+    // After SIGTERM the shutdown below decides the exit code; a load it interrupted is not a failure.
+    if (error instanceof ShutdownDuringLoadError) return;
     log.error('loading the model bundles failed; exiting', { error });
     await telemetry.shutdown();
     process.exit(1);

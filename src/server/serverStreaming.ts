@@ -7,6 +7,7 @@ import { CancelledError } from '../pipeline/errors.js';
 import { endingError, toGrpcError } from './errorStatus.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './logger.js';
+import { type LongTimeout, setLongTimeout } from './longTimeout.js';
 import { DeadlineExceededError, StalledReaderError } from './serverErrors.js';
 import type { Telemetry } from './telemetry.js';
 
@@ -23,7 +24,11 @@ export interface StreamContext {
    * before making the next message, so it can pause instead of piling messages up.
    */
   readerReady(): Promise<void> | null;
-  /** Sends a small message now, outside the flow-control window (progress events). */
+  /**
+   * Sends an advisory message (a progress event) through the same window as the stream's images
+   * when it has room, and drops it when it has none: a reader that is behind gets the next one that
+   * fits, and one that stopped reading piles nothing up and is paused and ended like any other.
+   */
   notify(message: unknown): void;
 }
 
@@ -72,7 +77,7 @@ async function run<Req, Res>(options: StreamingOptions, handler: StreamHandler<R
     log,
     span,
     readerReady: () => writer.room(),
-    notify: (message) => void call.write(message as Res),
+    notify: (message) => writer.offer(message),
   };
   try {
     for await (const message of handler(call.request, ctx)) await writer.write(message);
@@ -86,7 +91,7 @@ async function run<Req, Res>(options: StreamingOptions, handler: StreamHandler<R
     else log.info('call ended', { code: mapped.code, reason: mapped.message });
     if (!call.cancelled) call.emit('error', { code: mapped.status, details: mapped.message });
   } finally {
-    clearTimeout(deadlineTimer);
+    deadlineTimer?.clear();
     call.off('cancelled', onCancelled);
     writer.close();
     span.end();
@@ -94,11 +99,12 @@ async function run<Req, Res>(options: StreamingOptions, handler: StreamHandler<R
 }
 
 /** The server stops work at the client's deadline itself, so it is not left computing for nobody. */
-function armDeadline(call: ServerWritableStream<unknown, unknown>, controller: AbortController): NodeJS.Timeout | undefined {
+function armDeadline(call: ServerWritableStream<unknown, unknown>, controller: AbortController): LongTimeout | undefined {
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : Number(deadline);
   if (!Number.isFinite(at)) return undefined;
-  return setTimeout(() => controller.abort(new DeadlineExceededError()), Math.max(0, at - Date.now()));
+  // Chained, not one setTimeout: Node fires a timer past 2³¹−1 ms at once, which ended 40-day deadlines in 10 ms.
+  return setLongTimeout(() => controller.abort(new DeadlineExceededError()), at - Date.now());
 }
 
 /** The subset of a grpc-js stream the writer needs (a Node Writable), so tests can hand it a fake. */
@@ -116,7 +122,7 @@ export interface MessageSink {
  */
 export class WindowedWriter {
   private unacknowledged = 0;
-  private waiting: { promise: Promise<void>; resolve: () => void; timer: NodeJS.Timeout } | null = null;
+  private waiting: { promise: Promise<void>; resolve: () => void; timer: LongTimeout } | null = null;
   private stalled: StalledReaderError | null = null;
 
   constructor(
@@ -137,7 +143,7 @@ export class WindowedWriter {
     if (!this.waiting) {
       let resolve!: () => void;
       const promise = new Promise<void>((r) => (resolve = r));
-      const timer = setTimeout(() => this.stall(), this.maxStallS * 1000);
+      const timer = setLongTimeout(() => this.stall(), this.maxStallS * 1000);
       this.waiting = { promise, resolve, timer };
     }
     const { promise } = this.waiting;
@@ -152,11 +158,32 @@ export class WindowedWriter {
     for (let room = this.room(); room; room = this.room()) await abortable(room, this.signal);
     this.unacknowledged++;
     const accepted = this.sink.write(message, () => this.acknowledged());
-    if (!accepted) await drained(this.sink, this.signal);
+    // The transport's own buffer is full: that wait is a stall like any other, ended after the limit.
+    if (!accepted) await this.stallable(drained(this.sink, this.signal));
+  }
+
+  /** Writes `message` if the window has room now, else drops it; true when it was written. Never waits. */
+  offer(message: unknown): boolean {
+    if (this.stalled || this.signal.aborted || this.unacknowledged >= this.window) return false;
+    this.unacknowledged++;
+    this.sink.write(message, () => this.acknowledged());
+    return true;
   }
 
   close(): void {
-    if (this.waiting) clearTimeout(this.waiting.timer);
+    this.waiting?.timer.clear();
+  }
+
+  /** `wait`, or StalledReaderError when it has not settled within the stall limit. */
+  private stallable(wait: Promise<void>): Promise<void> {
+    let timer: LongTimeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setLongTimeout(() => {
+        this.stalled = new StalledReaderError(this.maxStallS, this.unacknowledged);
+        reject(this.stalled);
+      }, this.maxStallS * 1000);
+    });
+    return Promise.race([wait, limit]).finally(() => timer?.clear());
   }
 
   private acknowledged(): void {
@@ -173,7 +200,7 @@ export class WindowedWriter {
     const waiting = this.waiting;
     this.waiting = null;
     if (!waiting) return;
-    clearTimeout(waiting.timer);
+    waiting.timer.clear();
     waiting.resolve();
   }
 }

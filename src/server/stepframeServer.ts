@@ -12,10 +12,21 @@ export interface RunningServer {
   port: number;
   lifecycle: Lifecycle;
   grpc: GrpcServer;
-  /** Resolves when the bundles are loaded and health is SERVING; rejects if loading fails. */
+  /**
+   * Resolves when the bundles are loaded and health is SERVING; rejects if loading fails, or with
+   * ShutdownDuringLoadError when shutdown began first (the loaded engine, if any, is disposed).
+   */
   ready: Promise<Engine>;
   /** Drains (health NOT_SERVING, new calls UNAVAILABLE, in-flight calls finish), then stops. */
   shutdown(): Promise<{ drained: boolean }>;
+}
+
+/** Shutdown began before the bundles finished loading: the server never served, and that is not a failure. */
+export class ShutdownDuringLoadError extends Error {
+  constructor(override readonly cause?: unknown) {
+    super('shutdown began before the model bundles finished loading');
+    this.name = 'ShutdownDuringLoadError';
+  }
 }
 
 export interface StartOptions {
@@ -47,12 +58,25 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     admission: { maxActiveSequences: config.maxActiveSequences, maxQueuedSequences: config.maxQueuedSequences },
     observer: telemetry.observeBatch,
     verifyWeights: config.verifyWeights,
-  }).then((loaded) => {
-    engine = loaded;
-    lifecycle.serve(loaded);
-    log.info('serving', { models: loaded.models().map((m) => m.name), defaultModel: loaded.defaultModel, executors: loaded.stats().executors.executors });
-    return loaded;
-  });
+  }).then(
+    async (loaded) => {
+      if (lifecycle.draining) {
+        // SIGTERM came while loading: health must not turn SERVING now, and the executors just loaded must go.
+        log.info('bundles loaded after shutdown began; not serving');
+        await loaded.dispose();
+        throw new ShutdownDuringLoadError();
+      }
+      engine = loaded;
+      lifecycle.serve(loaded);
+      log.info('serving', { models: loaded.models().map((m) => m.name), defaultModel: loaded.defaultModel, executors: loaded.stats().executors.executors });
+      return loaded;
+    },
+    (error: unknown) => {
+      throw lifecycle.draining ? new ShutdownDuringLoadError(error) : error;
+    },
+  );
+  // Observed here so a rejection during shutdown is never unhandled; callers still see it through `ready`.
+  const loading = ready.then(() => undefined, () => undefined);
 
   return {
     port: grpcServer.port,
@@ -60,8 +84,14 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     grpc: grpcServer,
     ready,
     async shutdown() {
+      const started = Date.now();
       const drained = await lifecycle.drain(config.drainTimeoutS * 1000);
       if (!drained) log.warn('drain timeout passed; stopping with calls in flight', { inFlight: lifecycle.inFlightCount });
+      // A load still running is waited for within what is left of the drain timeout, so its executors are disposed.
+      const left = Math.max(0, config.drainTimeoutS * 1000 - (Date.now() - started));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([loading, new Promise<void>((resolve) => (timer = setTimeout(resolve, left)))]);
+      clearTimeout(timer);
       await stopGrpc(grpcServer.server, drained);
       await engine?.dispose();
       return { drained };

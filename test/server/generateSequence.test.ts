@@ -8,6 +8,7 @@ import { type SequenceEvent, StepframeClient } from '../../clients/typescript/st
 import { SamplingPreset } from '../../clients/typescript/generated/stepframe/v1/sequence_service.js';
 import { Engine } from '../../src/pipeline/engine.js';
 import { checkHealth } from '../../src/server/healthProbe.js';
+import { ShutdownDuringLoadError } from '../../src/server/stepframeServer.js';
 import { type TestServer, startTestServer } from '../helpers/testServer.js';
 
 async function events(iterable: AsyncIterable<SequenceEvent>): Promise<SequenceEvent[]> {
@@ -271,6 +272,43 @@ describe('GenerateSequence over real gRPC', () => {
     );
   });
 
+  test('8 stalled readers that asked for progress are paused, give their slots back and are ended after --max-stall-s', async (t) => {
+    const { client, server } = await startTestServer(t, ['--max-steps', '16', '--max-buffered-images', '2', '--max-active-sequences', '8', '--max-stall-s', '1.5']);
+    const engine = await server.ready;
+    const short = { steps: ['boil the rice'], numInferenceSteps: 2, seed: 99n };
+    const timeAlone = async () => {
+      const t0 = performance.now();
+      await events(client.generate(short));
+      return performance.now() - t0;
+    };
+    await timeAlone();
+    const alone = await timeAlone();
+    // Each reader asks for progress on 16 steps, reads one event and stops reading.
+    const readers = Array.from({ length: 8 }, (_, i) =>
+      client.generate({ steps: Array.from({ length: 16 }, (_, k) => `stir ${k}`), numInferenceSteps: 4, seed: BigInt(i), streamProgress: true })[Symbol.asyncIterator]());
+    for (const reader of readers) await reader.next();
+    for (let i = 0; i < 200 && engine.stats().activeSequences > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(engine.stats().activeSequences, 0, 'stalled progress readers hold no slot');
+    const crowded = await timeAlone();
+    assert.ok(crowded < alone * 5 + 1000, `${crowded.toFixed(0)} ms beside 8 stalled progress readers, ${alone.toFixed(0)} ms alone`);
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.equal(engine.stats().pausedSequences, 0, 'every stalled stream was ended');
+    for (const reader of readers) {
+      await assert.rejects(
+        (async () => {
+          for (let r = await reader.next(); !r.done; r = await reader.next()) void r;
+        })(),
+        (error: ServiceError) => error.code === status.RESOURCE_EXHAUSTED && /read nothing for 1\.5 s/.test(error.details),
+      );
+    }
+  });
+
+  test('a deadline 40 days away (past Node\'s 2^31-1 ms timer limit) does not end the call', async (t) => {
+    const { client } = await startTestServer(t);
+    const all = await events(client.generate({ steps: ['stir'], numInferenceSteps: 2 }, { timeoutMs: 40 * 24 * 3600 * 1000 }));
+    assert.equal(all.filter((e) => e.$case === 'image').length, 1);
+  });
+
   test('reflection lists the service and describes it (what grpcurl list and describe use)', async (t) => {
     const { address } = await startTestServer(t);
     const { listServices, fileContainingSymbol } = await import('../helpers/reflectionClient.js');
@@ -299,5 +337,44 @@ describe('GenerateSequence over real gRPC', () => {
     assert.equal(await checkHealth(address), 'SERVING');
     void server.lifecycle.drain(1000);
     assert.equal(await checkHealth(address), 'NOT_SERVING');
+  });
+
+  test('shutdown while the bundles load: health never turns SERVING, the engine that finishes loading is disposed', async (t) => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let disposed = false;
+    const { server, address, logs } = await startTestServer(t, [], {
+      waitReady: false,
+      loadEngine: async (options) => {
+        await gate;
+        const engine = await Engine.create(options);
+        const dispose = engine.dispose.bind(engine);
+        engine.dispose = async () => {
+          disposed = true;
+          await dispose();
+        };
+        return engine;
+      },
+    });
+    const rejected = assert.rejects(server.ready, ShutdownDuringLoadError);
+    const stopping = server.shutdown();
+    release();
+    await rejected;
+    await stopping;
+    assert.equal(disposed, true, 'the executors loaded after SIGTERM were disposed');
+    assert.equal(server.lifecycle.serving, false);
+    assert.ok(!logs.some((line) => line.includes('"serving"')), 'no "serving" line after shutdown began');
+    await assert.rejects(checkHealth(address, undefined, undefined, 500));
+  });
+
+  test('a load that fails after shutdown began is not a startup failure (ready rejects with ShutdownDuringLoadError)', async (t) => {
+    let fail!: () => void;
+    const gate = new Promise<void>((_, reject) => (fail = () => reject(new Error('bundle broken'))));
+    const { server } = await startTestServer(t, [], { waitReady: false, loadEngine: async () => gate as Promise<never> });
+    const rejected = assert.rejects(server.ready, (error: unknown) => error instanceof ShutdownDuringLoadError && (error.cause as Error).message === 'bundle broken');
+    const stopping = server.shutdown();
+    fail();
+    await rejected;
+    assert.deepEqual(await stopping, { drained: true });
   });
 });

@@ -102,4 +102,37 @@ describe('WindowedWriter', () => {
     assert.equal(second, true);
     writer.close();
   });
+
+  test('offer() writes an advisory message while the window has room and drops it when full, never waiting', async () => {
+    const sink = new FakeSink();
+    const writer = new WindowedWriter(sink, 2, 60, new AbortController().signal);
+    assert.equal(writer.offer('progress 1'), true);
+    await writer.write('image 1');
+    assert.equal(writer.offer('progress 2'), false, 'the window is full: dropped, not queued');
+    assert.deepEqual(sink.written, ['progress 1', 'image 1']);
+    assert.ok(writer.room(), 'offered messages count in the window, so the producer is asked to pause');
+    sink.take(2);
+    await tick();
+    assert.equal(writer.offer('progress 3'), true);
+    writer.close();
+  });
+
+  test('a reader that stopped reading after progress events is a stall: room() fails after the limit', async () => {
+    const sink = new FakeSink();
+    const writer = new WindowedWriter(sink, 2, 0.05, new AbortController().signal);
+    for (let i = 0; i < 10; i++) writer.offer(`progress ${i}`);
+    assert.equal(sink.written.length, 2, 'at most a window of progress events is ever pending');
+    await assert.rejects(writer.room()!, StalledReaderError);
+    writer.close();
+  });
+
+  test('a transport buffer that never drains fails the write with StalledReaderError after the limit (it waited forever)', async () => {
+    const sink = new FakeSink(1);
+    const writer = new WindowedWriter(sink, 8, 0.05, new AbortController().signal);
+    const t0 = performance.now();
+    await assert.rejects(writer.write('a'), (error: unknown) => error instanceof StalledReaderError && /0\.05 s/.test(error.message));
+    assert.ok(performance.now() - t0 < 2000);
+    assert.equal(writer.offer('progress'), false, 'nothing more is written to a stalled stream');
+    writer.close();
+  });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { after, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 
 import { StepframeClient } from '../../clients/typescript/stepframeClient.js';
+import { REPO_ROOT } from '../helpers/paths.js';
 import { startTestServer } from '../helpers/testServer.js';
 
 const hasOpenssl = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
@@ -58,5 +59,28 @@ describe('TLS', { skip: hasOpenssl ? false : 'skipped: openssl is not installed'
       assert.equal(error.code, grpc.status.UNAVAILABLE, `${grpc.status[error.code]}: ${error.details}`);
       return true;
     });
+  });
+
+  /** The image's HEALTHCHECK command, run as the container runs it, with the server's settings in its environment. */
+  function healthcheck(env: Record<string, string>): Promise<{ code: number; output: string }> {
+    return new Promise((resolve) => {
+      execFile(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'server', 'healthcheck.js')], { env: { ...process.env, ...env } }, (error, stdout) =>
+        resolve({ code: error ? Number(error.code ?? 1) : 0, output: stdout.trim() }));
+    });
+  }
+
+  test('the HEALTHCHECK probes a TLS server over TLS (it dialled plaintext and was unhealthy forever)', async (t) => {
+    const { server } = await startTestServer(t, ['--tls-cert', join(dir, 'server.crt'), '--tls-key', join(dir, 'server.key')]);
+    const result = await healthcheck({ STEPFRAME_PORT: String(server.port), STEPFRAME_TLS_CERT: join(dir, 'server.crt'), STEPFRAME_TLS_KEY: join(dir, 'server.key') });
+    assert.deepEqual(result, { code: 0, output: 'SERVING' });
+    const plaintext = await healthcheck({ STEPFRAME_PORT: String(server.port) });
+    assert.equal(plaintext.code, 1, 'a plaintext probe of a TLS server fails');
+  });
+
+  test('the HEALTHCHECK of an mTLS server presents the server\'s certificate as its client certificate', async (t) => {
+    // The CA that signed the clients signed the server too, as in most internal PKIs.
+    const flags = { STEPFRAME_TLS_CERT: join(dir, 'server.crt'), STEPFRAME_TLS_KEY: join(dir, 'server.key'), STEPFRAME_TLS_CLIENT_CA: join(dir, 'ca.crt') };
+    const { server } = await startTestServer(t, ['--tls-cert', flags.STEPFRAME_TLS_CERT, '--tls-key', flags.STEPFRAME_TLS_KEY, '--tls-client-ca', flags.STEPFRAME_TLS_CLIENT_CA]);
+    assert.deepEqual(await healthcheck({ STEPFRAME_PORT: String(server.port), ...flags }), { code: 0, output: 'SERVING' });
   });
 });

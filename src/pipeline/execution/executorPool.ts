@@ -22,6 +22,15 @@ export interface ExecutorStats {
 /** Providers that place sessions on a GPU: with auto sizing, one executor per listed device. */
 const DEVICE_PROVIDERS = new Set(['cuda', 'tensorrt']);
 const MAX_RESTART_DELAY_MS = 30_000;
+/** Replacement attempts for one lost executor (0.5 s, 1 s, … 16 s apart: about 30 s) before the pool gives it up. */
+const MAX_REPLACE_ATTEMPTS = 6;
+
+/** How the pool makes executors and paces replacements; tests inject failing executors and short delays. */
+export interface PoolOptions {
+  spawn?: (index: number, deviceId: number | undefined, mode: ExecutionSettings['mode']) => Executor;
+  /** The first retry's delay; each later one doubles, up to 30 s. */
+  retryDelayMs?: number;
+}
 
 /**
  * Every executor of the process, each holding every model, and the leases that hand them out.
@@ -33,6 +42,10 @@ export class ExecutorPool {
   private readonly executors: Executor[] = [];
   private readonly idle: Executor[] = [];
   private readonly waiters: { grant: (lease: Lease) => void; fail: (error: Error) => void }[] = [];
+  /** The provider the first model loaded on: a replacement executor must come up on the same one. */
+  private provider: string | null = null;
+  /** Set when every executor is lost and none could be replaced: every lease fails with it. */
+  private failed: Error | null = null;
   private readonly models: { id: number; file: string }[] = [];
   private readonly unavailable = new Set<string>();
   private readonly healthListeners = new Set<(healthy: boolean) => void>();
@@ -42,7 +55,10 @@ export class ExecutorPool {
   private restartCount = 0;
   private disposed = false;
 
-  constructor(private readonly settings: ExecutionSettings) {}
+  constructor(
+    private readonly settings: ExecutionSettings,
+    private readonly options: PoolOptions = {},
+  ) {}
 
   /** Loads a model into every executor; the first load also decides how many executors there are. */
   load(file: string): Promise<{ id: number; info: LoadedModelInfo }> {
@@ -51,18 +67,33 @@ export class ExecutorPool {
     return result;
   }
 
-  /** Resolves when an executor is free; the oldest waiter is served first. */
-  lease(): Promise<Lease> {
+  /**
+   * Resolves when an executor is free; the oldest waiter is served first. Rejects with `signal`'s
+   * reason when it fires first, and at once when the pool is shut down or has lost every executor.
+   */
+  lease(signal?: AbortSignal): Promise<Lease> {
     if (this.disposed) return Promise.reject(new Error('the executor pool is shut down'));
+    if (this.failed) return Promise.reject(this.failed);
+    if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((grant, fail) => {
-      this.waiters.push({ grant, fail });
+      const onAbort = () => {
+        const at = this.waiters.indexOf(waiter);
+        if (at >= 0) this.waiters.splice(at, 1);
+        fail(signal!.reason);
+      };
+      const waiter = {
+        grant: (lease: Lease) => (signal?.removeEventListener('abort', onAbort), grant(lease)),
+        fail: (error: Error) => (signal?.removeEventListener('abort', onAbort), fail(error)),
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(waiter);
       this.grant();
     });
   }
 
   /** One model call on the next free executor. */
-  async run(modelId: number, feeds: Record<string, WireFeed>, outputNames: readonly string[]): Promise<WireOutputs> {
-    const lease = await this.lease();
+  async run(modelId: number, feeds: Record<string, WireFeed>, outputNames: readonly string[], signal?: AbortSignal): Promise<WireOutputs> {
+    const lease = await this.lease(signal);
     try {
       return await lease.executor.run(modelId, feeds, outputNames);
     } finally {
@@ -79,9 +110,9 @@ export class ExecutorPool {
     return this.executors.length;
   }
 
-  /** False while a lost executor is being replaced. */
+  /** False while a lost executor is being replaced, and for good once every executor is lost. */
   get healthy(): boolean {
-    return this.replacing === 0;
+    return this.replacing === 0 && !this.failed;
   }
 
   onHealthChange(listener: (healthy: boolean) => void): () => void {
@@ -116,6 +147,7 @@ export class ExecutorPool {
     if (this.executors.length === 0) this.add(this.spawn(0));
     const info = await this.executors[0].load(id, file, this.providersFor(this.executors[0]), this.threads());
     this.noteUnavailable(info, file);
+    this.provider ??= info.provider;
     const others = this.executors.slice(1);
     this.models.push({ id, file });
     if (this.targetSize === null) {
@@ -140,6 +172,7 @@ export class ExecutorPool {
   private spawn(index: number): Executor {
     const ids = this.settings.cudaDeviceIds;
     const deviceId = ids.length > 0 ? ids[index % ids.length] : undefined;
+    if (this.options.spawn) return this.options.spawn(index, deviceId, this.settings.mode);
     return this.settings.mode === 'main-thread' ? new MainThreadExecutor(index, deviceId) : new WorkerExecutor(index, deviceId);
   }
 
@@ -150,8 +183,16 @@ export class ExecutorPool {
     this.grant();
   }
 
+  /** Loads every model so far into `executor`; refuses one that lands on another provider than the pool's. */
   private async loadAll(executor: Executor): Promise<void> {
-    for (const model of this.models) await executor.load(model.id, model.file, this.providersFor(executor), this.threads());
+    for (const model of this.models) {
+      const info = await executor.load(model.id, model.file, this.providersFor(executor), this.threads());
+      if (this.provider !== null && info.provider !== this.provider) {
+        // A CPU straggler among GPU executors would take equal shares of batches at a fraction of the speed,
+        // and stepframe_models{provider} would go on saying the first provider.
+        throw new Error(`executor ${executor.index} came up on ${info.provider}, not ${this.provider} like the others (${model.file})`);
+      }
+    }
   }
 
   private providersFor(executor: Executor): ProviderChoice[] {
@@ -213,8 +254,10 @@ export class ExecutorPool {
       await this.loadAll(executor);
     } catch (error) {
       await executor.dispose();
-      const delay = Math.min(MAX_RESTART_DELAY_MS, 500 * 2 ** attempt);
-      (this.settings.warn ?? this.settings.log)('replacing a lost executor failed; trying again', { executor: index, delayMs: delay, error: (error as Error).message });
+      const warn = this.settings.warn ?? this.settings.log;
+      if (attempt + 1 >= MAX_REPLACE_ATTEMPTS) return this.giveUp(index, error as Error);
+      const delay = Math.min(MAX_RESTART_DELAY_MS, (this.options.retryDelayMs ?? 500) * 2 ** attempt);
+      warn('replacing a lost executor failed; trying again', { executor: index, attempt: attempt + 1, delayMs: delay, error: (error as Error).message });
       setTimeout(() => void this.replace(index, attempt + 1), delay).unref();
       return;
     }
@@ -223,6 +266,19 @@ export class ExecutorPool {
     this.settings.log('executor replaced', { executor: index, models: this.models.length });
     this.replacing--;
     if (this.replacing === 0) this.notifyHealth(true);
+  }
+
+  /** Stops replacing executor `index`; with no executor left, every waiting and later lease fails instead of hanging. */
+  private giveUp(index: number, error: Error): void {
+    this.replacing--;
+    if (this.executors.length > 0) {
+      (this.settings.warn ?? this.settings.log)('gave up replacing a lost executor; serving on the others', { executor: index, executors: this.executors.length, error: error.message });
+      if (this.replacing === 0) this.notifyHealth(true);
+      return;
+    }
+    this.failed = new Error(`every executor was lost and none could be replaced after ${MAX_REPLACE_ATTEMPTS} attempts: ${error.message}`);
+    (this.settings.warn ?? this.settings.log)('every executor is lost; model calls fail until the process is restarted', { error: error.message });
+    for (const waiter of this.waiters.splice(0)) waiter.fail(this.failed);
   }
 
   private notifyHealth(healthy: boolean): void {

@@ -6,6 +6,9 @@ import { type BatchReport, BatchedModel } from '../../../src/pipeline/batching/b
 import type { Feeds } from '../../../src/pipeline/batching/feeds.js';
 import { SessionPool } from '../../../src/pipeline/bundle/sessionPool.js';
 import { CancelledError, ExecutorLostError } from '../../../src/pipeline/errors.js';
+import type { Executor } from '../../../src/pipeline/execution/executor.js';
+import { ExecutorPool } from '../../../src/pipeline/execution/executorPool.js';
+import type { LoadedModelInfo } from '../../../src/pipeline/execution/protocol.js';
 import { WorkerExecutor } from '../../../src/pipeline/execution/workerExecutor.js';
 import { TEST_SESSION_SETTINGS } from '../../helpers/engineSettings.js';
 import { FIXTURE_BUNDLES } from '../../helpers/paths.js';
@@ -88,4 +91,95 @@ describe('executor pool', () => {
     assert.equal(pool.executors.stats().executors, 0);
     await assert.rejects(pool.executors.lease(), /shut down/);
   });
+
+  test('lease(signal) stops waiting when the signal fires, and never holds an executor afterwards', async () => {
+    const pool = new ExecutorPool({ ...QUIET, executors: 1 }, { spawn: (index) => new FakeExecutor(index, 'cpu') });
+    await pool.load('model.onnx');
+    const held = await pool.lease();
+    const controller = new AbortController();
+    const waiting = pool.lease(controller.signal);
+    controller.abort(new CancelledError('gone'));
+    await assert.rejects(waiting, CancelledError);
+    held.release();
+    const next = await pool.lease();
+    assert.equal(next.executor.index, 0, 'the executor went to the next waiter, not to the cancelled one');
+    next.release();
+    await pool.dispose();
+  });
+
+  test('a replacement that comes up on CPU among CUDA executors is refused; after the last attempt, with no executor left, leases fail instead of hanging', async (t) => {
+    const warnings: string[] = [];
+    let spawned = 0;
+    // The first executor gets CUDA; every replacement finds the device gone and falls back to CPU.
+    const pool = new ExecutorPool({ ...QUIET, executionProviders: ['cuda', 'cpu'], executors: 1, warn: (message, fields) => warnings.push(`${message} ${JSON.stringify(fields)}`) },
+      { spawn: (index) => new FakeExecutor(index, spawned++ === 0 ? 'cuda' : 'cpu'), retryDelayMs: 1 });
+    await pool.load('unet.onnx');
+    // The pool's retry timers are unref'd (they must not keep a stopping process alive); this keeps the test's loop running.
+    const keepAlive = setInterval(() => undefined, 20);
+    t.after(() => clearInterval(keepAlive));
+    const first = await pool.lease();
+    first.release();
+    (first.executor as FakeExecutor).lose('segfault');
+    await new Promise((r) => setTimeout(r, 0));
+    const waiting = pool.lease();
+    assert.equal(pool.healthy, false);
+    await assert.rejects(waiting, /every executor was lost and none could be replaced after 6 attempts: executor 0 came up on cpu, not cuda/);
+    await assert.rejects(pool.lease(), /every executor was lost/);
+    assert.equal(pool.healthy, false, 'health stays NOT_SERVING');
+    assert.equal(spawned, 7, 'the original and six replacement attempts');
+    assert.ok(warnings.some((w) => w.includes('came up on cpu, not cuda')), warnings.join('\n'));
+    await pool.dispose();
+  });
+
+  test('a replacement that fails while other executors serve is given up after its attempts, and health returns', async (t) => {
+    let spawned = 0;
+    const pool = new ExecutorPool({ ...QUIET, executors: 2 }, { spawn: (index) => new FakeExecutor(index, 'cpu', spawned++ >= 2), retryDelayMs: 1 });
+    await pool.load('unet.onnx');
+    const keepAlive = setInterval(() => undefined, 20);
+    t.after(() => clearInterval(keepAlive));
+    const lease = await pool.lease();
+    lease.release();
+    (lease.executor as FakeExecutor).lose('segfault');
+    for (let i = 0; i < 200 && !pool.healthy; i++) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(pool.healthy, true);
+    assert.equal(pool.size, 1);
+    const next = await pool.lease();
+    next.release();
+    await pool.dispose();
+  });
 });
+
+const QUIET = { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1, mode: 'workers' as const, executors: 1, cudaDeviceIds: [], log: () => undefined };
+
+/** An executor whose provider, load failures and loss the test decides. */
+class FakeExecutor implements Executor {
+  readonly deviceId = undefined;
+  readonly lost: Promise<string>;
+  private resolveLost!: (reason: string) => void;
+
+  constructor(
+    readonly index: number,
+    private readonly provider: string,
+    private readonly failLoad = false,
+  ) {
+    this.lost = new Promise((r) => (this.resolveLost = r));
+  }
+
+  async load(): Promise<LoadedModelInfo> {
+    if (this.failLoad) throw new Error('cannot load');
+    return { provider: this.provider, inputs: [], outputs: [], unavailable: [] };
+  }
+
+  async run() {
+    return {};
+  }
+
+  lose(reason: string): void {
+    this.resolveLost(reason);
+  }
+
+  async exitOnNextRun(): Promise<void> {}
+
+  async dispose(): Promise<void> {}
+}
