@@ -1,5 +1,5 @@
 import type { ImagePreprocessConfig } from './bundle/preprocessorConfig.js';
-import { type RgbImage, resizeBicubic } from './rgbImage.js';
+import { type RgbImage, decodeImage, imageSize, resizeBicubic } from './rgbImage.js';
 import type { Tensor } from './tensor.js';
 
 /**
@@ -10,11 +10,7 @@ import type { Tensor } from './tensor.js';
 export async function clipPixelValues(image: RgbImage, config: ImagePreprocessConfig): Promise<Tensor> {
   let resized = image;
   if (config.doResize) {
-    const short = Math.min(image.width, image.height);
-    const scale = config.shortestEdge / short;
-    // As transformers' get_resize_output_image_size: the long side is truncated, not rounded.
-    const width = image.width <= image.height ? config.shortestEdge : Math.floor(image.width * scale);
-    const height = image.height <= image.width ? config.shortestEdge : Math.floor(image.height * scale);
+    const { width, height } = resizedSize(image.width, image.height, config);
     resized = await resizeBicubic(image, width, height);
   }
   const cropH = config.doCenterCrop ? config.cropHeight : resized.height;
@@ -33,4 +29,42 @@ export async function clipPixelValues(image: RgbImage, config: ImagePreprocessCo
     }
   }
   return { data, dims: [1, 3, cropH, cropW] };
+}
+
+/** The size CLIPImageProcessor resizes a width×height image to: shortest side to `shortest_edge`. */
+export function resizedSize(width: number, height: number, config: ImagePreprocessConfig): { width: number; height: number } {
+  const scale = config.shortestEdge / Math.min(width, height);
+  // As transformers' get_resize_output_image_size: the long side is truncated, not rounded.
+  return {
+    width: width <= height ? config.shortestEdge : Math.floor(width * scale),
+    height: height <= width ? config.shortestEdge : Math.floor(height * scale),
+  };
+}
+
+/**
+ * What of an init image the image encoder will ever read, decoded once at the edge: resized as
+ * CLIPImageProcessor resizes it, and its long side cut to the centre crop (keeping an even margin,
+ * so that clipPixelValues' own centre crop lands on the same pixels). clipPixelValues then gives
+ * exactly what it gives for the full image, while a request holds about 224×224×3 bytes instead of
+ * up to 4096×4096×3 (48 MB) for its whole life.
+ */
+export async function fitForImageEncoder(bytes: Uint8Array, config: ImagePreprocessConfig, field = 'init_image'): Promise<RgbImage> {
+  await imageSize(bytes, field); // refuses an oversized image from its header, before decoding any pixel
+  // Decoded whole, then resized as clipPixelValues resizes: the full-size pixels live only for this call.
+  const full = await decodeImage(bytes, field);
+  const target = config.doResize ? resizedSize(full.width, full.height, config) : full;
+  const resized = await resizeBicubic(full, target.width, target.height);
+  if (!config.doCenterCrop) return resized;
+  const keep = (length: number, crop: number, short: number) => {
+    const wanted = Math.min(length, Math.max(crop, short));
+    return wanted + ((length - wanted) % 2);
+  };
+  const keepW = keep(resized.width, config.cropWidth, Math.min(resized.width, resized.height));
+  const keepH = keep(resized.height, config.cropHeight, Math.min(resized.width, resized.height));
+  if (keepW === resized.width && keepH === resized.height) return resized;
+  const left = (resized.width - keepW) / 2;
+  const top = (resized.height - keepH) / 2;
+  const data = new Uint8Array(keepW * keepH * 3);
+  for (let y = 0; y < keepH; y++) data.set(resized.data.subarray(((top + y) * resized.width + left) * 3, ((top + y) * resized.width + left + keepW) * 3), y * keepW * 3);
+  return { width: keepW, height: keepH, data };
 }

@@ -2,6 +2,7 @@ import type { BatchLimits, BatchObserver, BatchedModel } from './batching/batche
 import { BundleLoader, declaredDefaultModel, findBundleDirs } from './bundle/loadBundle.js';
 import type { BundleDefaults } from './bundle/manifest.js';
 import type { OnnxModel } from './bundle/onnxModel.js';
+import type { ImagePreprocessConfig } from './bundle/preprocessorConfig.js';
 import { SessionPool } from './bundle/sessionPool.js';
 import { AdmissionGate, type AdmissionLimits } from './admissionGate.js';
 import { BundleRuntime } from './bundleRuntime.js';
@@ -11,6 +12,7 @@ import type { ExecutorStats } from './execution/executorPool.js';
 import { SCHEDULER_NAMES } from './schedulers/index.js';
 import { runSequence } from './sequenceLoop.js';
 import type { SequenceHooks, SequenceRequest, StepImage } from './sequenceRequest.js';
+import { SeededRandom } from './random.js';
 import { quoteInput } from './quoteInput.js';
 
 export interface EngineOptions {
@@ -40,6 +42,8 @@ export interface ModelInfo {
   isDefault: boolean;
   /** '' for bundles without an image encoder. */
   pooledImageOutput: '' | 'pooler_output' | 'image_embeds';
+  /** How the image encoder's input is prepared (null without one): the edge fits init images to it. */
+  imagePreprocess: ImagePreprocessConfig | null;
   timestepInput: 'per_row' | 'scalar';
 }
 
@@ -85,6 +89,7 @@ export class Engine {
         const bundle = await loader.load(dir);
         if (runtimes.has(bundle.manifest.name)) throw new BundleError(`two bundles are named ${bundle.manifest.name} (in ${dir})`);
         const runtime = new BundleRuntime(bundle, batchers, options.batch, options.observer ?? (() => undefined));
+        checkDefaults(runtime);
         if (runtime.imageEncoder) await runtime.noImage();
         runtimes.set(bundle.manifest.name, runtime);
       }
@@ -128,6 +133,7 @@ export class Engine {
       provider: r.bundle.unet.provider,
       isDefault: m.name === this.defaultModel,
       pooledImageOutput: r.imageEncoder ? r.pooledImageOutput : '',
+      imagePreprocess: r.imageEncoder ? r.bundle.imagePreprocess : null,
       timestepInput: r.scalarTimestep ? 'scalar' : 'per_row',
     };
   }
@@ -164,6 +170,8 @@ export class Engine {
    */
   async *generate(request: SequenceRequest, hooks: SequenceHooks = {}): AsyncGenerator<StepImage> {
     const runtime = this.runtime(request.model);
+    // Before admission: a step count the scheduler cannot do is refused without running the encoders and fuser.
+    checkSampling(runtime, request.scheduler, request.numInferenceSteps, request.eta);
     let release = await this.gate.acquire(hooks.signal);
     try {
       for await (const image of runSequence(runtime, request, hooks)) {
@@ -204,4 +212,20 @@ function abortable(promise: Promise<void>, signal: AbortSignal | undefined): Pro
       (error: unknown) => (signal.removeEventListener('abort', onAbort), reject(error)),
     );
   });
+}
+
+/** Builds the run the request would use (cheap: tables are cached), so invalid step counts fail at the edge. */
+function checkSampling(runtime: BundleRuntime, scheduler: string, steps: number, eta: number): void {
+  runtime.scheduler(scheduler).setTimesteps(steps, new SeededRandom(0n), { eta });
+}
+
+/** A bundle whose own defaults cannot run would fail every request that leaves them unset: refuse it at load. */
+function checkDefaults(runtime: BundleRuntime): void {
+  const { scheduler, numInferenceSteps } = runtime.bundle.manifest.defaults;
+  try {
+    checkSampling(runtime, scheduler, numInferenceSteps, 0);
+  } catch (error) {
+    if (!(error instanceof InvalidArgumentError)) throw error;
+    throw new BundleError(`bundle ${runtime.name}: defaults (scheduler ${quoteInput(scheduler)}, ${numInferenceSteps} steps) cannot run: ${error.message}`, { cause: error });
+  }
 }

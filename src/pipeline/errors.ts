@@ -6,7 +6,8 @@ export type EngineErrorCode =
   | 'DEADLINE_EXCEEDED'
   | 'BUNDLE_INVALID'
   | 'MODEL_FAILURE'
-  | 'EXECUTOR_LOST';
+  | 'EXECUTOR_LOST'
+  | 'INTERNAL_INVARIANT';
 
 /** Base class: `code` is stable and safe to show; `message` names the offending field or file. */
 export class EngineError extends Error {
@@ -67,6 +68,17 @@ export class ExecutorLostError extends EngineError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('EXECUTOR_LOST', message, options);
     this.name = 'ExecutorLostError';
+  }
+}
+
+/**
+ * The engine broke one of its own rules (a scheduler stepped out of order, noise of the wrong size):
+ * a bug, not the client's request, so it is INTERNAL to clients and logged with its detail.
+ */
+export class InternalInvariantError extends EngineError {
+  constructor(message: string) {
+    super('INTERNAL_INVARIANT', message);
+    this.name = 'InternalInvariantError';
   }
 }
 

@@ -40,10 +40,29 @@ export async function encodeImage(image: RgbImage, format: ImageFormat, quality:
   return pipeline.png().toBuffer();
 }
 
+/** Decoded images are refused above this many pixels (4096²): a few KB of PNG can claim gigapixels. */
+export const MAX_INPUT_PIXELS = 4096 * 4096;
+
+function undecodable(field: string, bytes: Uint8Array, error: unknown): InvalidArgumentError {
+  // sharp's own text stays out of the status: it is library detail, and it can repeat the input.
+  return new InvalidArgumentError(field, `cannot be decoded as an image (PNG, JPEG, WebP, GIF, TIFF or AVIF, at most 4096×4096 pixels; ${bytes.length} bytes given)`, { cause: error });
+}
+
+/** A user-supplied image's size, read from its header without decoding its pixels. */
+export async function imageSize(bytes: Uint8Array, field = 'init_image'): Promise<{ width: number; height: number }> {
+  try {
+    const { width, height } = await sharp(bytes, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS }).metadata();
+    if (!width || !height || width * height > MAX_INPUT_PIXELS) throw new Error(`${width}x${height}`);
+    return { width, height };
+  } catch (error) {
+    throw undecodable(field, bytes, error);
+  }
+}
+
 /** Decodes a user-supplied image (PNG, JPEG, WebP, ...) to RGB, flattening any alpha onto white. */
 export async function decodeImage(bytes: Uint8Array, field = 'init_image'): Promise<RgbImage> {
   try {
-    const { data, info } = await sharp(bytes, { failOn: 'error', limitInputPixels: 4096 * 4096 })
+    const { data, info } = await sharp(bytes, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS })
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
       .removeAlpha()
@@ -51,8 +70,7 @@ export async function decodeImage(bytes: Uint8Array, field = 'init_image'): Prom
       .toBuffer({ resolveWithObject: true });
     return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
   } catch (error) {
-    // sharp's own text stays out of the status: it is library detail, and it can repeat the input.
-    throw new InvalidArgumentError(field, `cannot be decoded as an image (PNG, JPEG, WebP, GIF, TIFF or AVIF, at most 4096×4096 pixels; ${bytes.length} bytes given)`, { cause: error });
+    throw undecodable(field, bytes, error);
   }
 }
 

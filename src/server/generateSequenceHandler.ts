@@ -1,4 +1,4 @@
-import { type Span, context, trace } from '@opentelemetry/api';
+import { type Span, SpanStatusCode, context, trace } from '@opentelemetry/api';
 
 import type { StepImage } from '../pipeline/sequenceRequest.js';
 import type { GenerateSequenceRequest, GenerateSequenceResponse } from '../generated/stepframe/v1/sequence_service.js';
@@ -39,14 +39,21 @@ export function generateSequence(deps: Deps): StreamHandler<GenerateSequenceRequ
     });
     let firstImageMs = 0;
     let images = 0;
-    for await (const image of stream) {
-      if (images++ === 0) {
-        firstImageMs = performance.now() - arrived;
-        deps.telemetry.observeFirstImage(firstImageMs / 1000);
+    try {
+      for await (const image of stream) {
+        if (images === 0) {
+          firstImageMs = performance.now() - arrived;
+          deps.telemetry.observeFirstImage(firstImageMs / 1000);
+        }
+        yield { event: { $case: 'image', value: toProtoImage(image) } };
+        // Resumed only once the transport took the message: an image whose write failed is not counted as generated.
+        images++;
+        imageSpans.end(image.stepIndex);
+        deps.telemetry.countImage(request.model);
       }
-      imageSpans.of(image.stepIndex).end();
-      deps.telemetry.countImage(request.model);
-      yield { event: { $case: 'image', value: toProtoImage(image) } };
+    } finally {
+      // An image that failed, was cancelled or never reached the client still ends its span, marked as such.
+      imageSpans.endOpen();
     }
     const totalMs = performance.now() - arrived;
     yield {
@@ -75,6 +82,21 @@ class ImageSpans {
       this.spans.set(stepIndex, span);
     }
     return span;
+  }
+
+  /** The image was sent. */
+  end(stepIndex: number): void {
+    this.of(stepIndex).end();
+    this.spans.delete(stepIndex);
+  }
+
+  /** Ends every span of an image that was not sent, with an error status. */
+  endOpen(): void {
+    for (const span of this.spans.values()) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: 'the image was not sent' });
+      span.end();
+    }
+    this.spans.clear();
   }
 }
 

@@ -34,15 +34,29 @@ function credentials(config: Config): grpc.ServerCredentials {
   return grpc.ServerCredentials.createSsl(rootCerts, [{ cert_chain: readFileSync(config.tlsCert), private_key: readFileSync(config.tlsKey) }], Boolean(rootCerts));
 }
 
-/** The gRPC server: SequenceService, grpc.health.v1 and reflection (v1 and v1alpha), bound and listening. */
-export async function startGrpcServer(config: Config, lifecycle: Lifecycle, telemetry: Telemetry, log: Logger): Promise<GrpcServer> {
-  const server = new grpc.Server({
+/** Streams one connection may hold beyond the sequences admission can take: health checks, ListModels, reflection. */
+export const CONTROL_STREAMS = 16;
+
+/**
+ * grpc-js options from the config. HTTP/2's concurrent streams per connection are bounded by what
+ * admission can hold (active + queued sequences) plus the control calls: more GenerateSequence
+ * streams than that would only be refused RESOURCE_EXHAUSTED, and without a bound one connection
+ * could open thousands of streams, each holding a decoded request.
+ */
+export function serverOptions(config: Config): grpc.ServerOptions {
+  return {
     'grpc.max_receive_message_length': config.maxReceiveMessageBytes,
     'grpc.max_send_message_length': config.maxSendMessageBytes,
     'grpc.keepalive_time_ms': config.keepaliveTimeMs,
     'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
     'grpc.keepalive_permit_without_calls': 1,
-  });
+    'grpc.max_concurrent_streams': config.maxActiveSequences + config.maxQueuedSequences + CONTROL_STREAMS,
+  };
+}
+
+/** The gRPC server: SequenceService, grpc.health.v1 and reflection (v1 and v1alpha), bound and listening. */
+export async function startGrpcServer(config: Config, lifecycle: Lifecycle, telemetry: Telemetry, log: Logger): Promise<GrpcServer> {
+  const server = new grpc.Server(serverOptions(config));
   const streaming = { lifecycle, telemetry, log, window: config.maxBufferedImages, maxStallS: config.maxStallS };
   server.addService(SequenceServiceService, {
     generateSequence: serverStreaming({ ...streaming, method: 'GenerateSequence' }, generateSequence({ config, lifecycle, telemetry })),

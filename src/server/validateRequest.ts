@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 
 import type { ModelInfo } from '../pipeline/engine.js';
 import { InvalidArgumentError } from '../pipeline/errors.js';
-import { decodeImage, type ImageFormat } from '../pipeline/rgbImage.js';
+import { fitForImageEncoder } from '../pipeline/clipImagePreprocess.js';
+import { type ImageFormat, imageSize } from '../pipeline/rgbImage.js';
 import { SCHEDULER_NAMES, type SchedulerName } from '../pipeline/schedulers/index.js';
 import { type SequenceRequest, samplingDefaults } from '../pipeline/sequenceRequest.js';
 import { type GenerateSequenceRequest, ImageFormat as ProtoImageFormat, SamplingPreset } from '../generated/stepframe/v1/sequence_service.js';
@@ -87,7 +88,12 @@ export async function parseGenerateRequest(req: GenerateSequenceRequest, limits:
   const quality = req.outputQuality === 0 ? 90 : req.outputQuality;
   if (quality > 100) throw new InvalidArgumentError('output_quality', `must be in [1, 100], got ${quality}`);
 
-  const initImage = req.initImage.length > 0 ? await decodeImage(req.initImage, 'init_image') : null;
+  // Only what the image encoder reads is kept (resized and cropped here, once); a bundle without one ignores the image.
+  let initImage = null;
+  if (req.initImage.length > 0) {
+    if (info.imagePreprocess) initImage = await fitForImageEncoder(req.initImage, info.imagePreprocess, 'init_image');
+    else await imageSize(req.initImage, 'init_image');
+  }
   return {
     model: info.name,
     steps,

@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import sharp from 'sharp';
 
 import type { Engine } from '../../src/pipeline/engine.js';
-import { CancelledError, InvalidArgumentError, OverloadedError } from '../../src/pipeline/errors.js';
+import { BundleError, CancelledError, InvalidArgumentError, OverloadedError } from '../../src/pipeline/errors.js';
+import { FIXTURE_BUNDLES } from '../helpers/paths.js';
 import { collect, createTestEngine, psnr, sequenceRequest } from '../helpers/testEngine.js';
 
 describe('engine: the sequence loop', () => {
@@ -134,6 +139,15 @@ describe('engine: the sequence loop', () => {
     }
   });
 
+  test('a step count the scheduler cannot do is refused before admission, before any model runs', async () => {
+    const stages: string[] = [];
+    await assert.rejects(
+      collect(engine.generate(sequenceRequest({ scheduler: 'lcm', numInferenceSteps: 60 }), { onStage: (_, stage) => stages.push(stage) })),
+      (error: unknown) => error instanceof InvalidArgumentError && error.field === 'num_inference_steps' && /LCM takes 1 to 50 steps/.test(error.message),
+    );
+    assert.deepEqual(stages, [], 'no encoder, fuser or UNet ran');
+  });
+
   test('an unknown model fails with INVALID_ARGUMENT naming the field and the choices', async () => {
     await assert.rejects(collect(engine.generate(sequenceRequest({ model: 'sdxl' }))), (error: unknown) => {
       assert.ok(error instanceof InvalidArgumentError);
@@ -176,5 +190,20 @@ describe('engine: cancellation and admission', () => {
     await assert.rejects(collect(engine.generate(sequenceRequest())), OverloadedError);
     assert.equal((await first).length, 1);
     assert.equal((await second).length, 1);
+  });
+});
+
+describe('engine: bundles refused at load', () => {
+  test('a bundle whose own defaults cannot run (defaults.scheduler lcm at 60 steps) is refused at load, naming them', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'stepframe-defaults-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    cpSync(FIXTURE_BUNDLES, dir, { recursive: true });
+    const manifestPath = join(dir, 'baseline', 'stepframe.json');
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { defaults: Record<string, unknown> };
+    manifest.defaults.scheduler = 'lcm';
+    manifest.defaults.num_inference_steps = 60;
+    writeFileSync(manifestPath, JSON.stringify(manifest));
+    await assert.rejects(createTestEngine({ modelsDir: dir }), (error: unknown) =>
+      error instanceof BundleError && /bundle baseline: defaults \(scheduler "lcm", 60 steps\) cannot run: num_inference_steps: LCM takes 1 to 50/.test(error.message));
   });
 });

@@ -3,7 +3,7 @@ import type { ExecutorPool } from '../execution/executorPool.js';
 import type { Feeds, Outputs } from '../batching/feeds.js';
 import { concatFeeds } from '../batching/feeds.js';
 import type { TensorMetadata } from '../execution/protocol.js';
-import { ModelLoadError } from '../execution/sessionHost.js';
+import { ModelLoadError } from '../execution/modelLoadError.js';
 import type { TensorDtype } from './manifest.js';
 
 /** What the engine needs from one input or output of a model. */

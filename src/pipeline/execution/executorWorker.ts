@@ -27,7 +27,8 @@ let exitOnNextRun = false;
 port.on('message', (command: ExecutorCommand) => {
   void handle(command).then(
     (reply) => port.postMessage(reply, reply.ok && reply.outputs ? transferList(Object.values(reply.outputs)) : []),
-    (error: unknown) => port.postMessage({ callId: command.callId, ok: false, message: String((error as Error)?.message ?? error) } satisfies ExecutorReply),
+    (error: unknown) =>
+      port.postMessage({ callId: command.callId, ok: false, message: String((error as Error)?.message ?? error), errorName: (error as Error)?.name } satisfies ExecutorReply),
   );
 });
 

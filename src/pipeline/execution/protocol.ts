@@ -45,7 +45,8 @@ export type ExecutorCommand =
 
 export type ExecutorReply =
   | { callId: number; ok: true; info?: LoadedModelInfo; outputs?: WireOutputs }
-  | { callId: number; ok: false; message: string };
+  /** `errorName` carries the error's class across the thread boundary (structured clone keeps only plain data). */
+  | { callId: number; ok: false; message: string; errorName?: string };
 
 /** The buffers to transfer with a message; each at most once, as postMessage requires. */
 export function transferList(tensors: Iterable<{ data: ArrayBufferView }>): ArrayBuffer[] {

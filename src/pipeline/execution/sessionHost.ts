@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
 
 import { fromFloat16Array, toFloat16Array } from './float16.js';
+import { ModelLoadError } from './modelLoadError.js';
 import type { LoadedModelInfo, ProviderChoice, SessionThreads, TensorMetadata, WireFeed, WireOutputs } from './protocol.js';
 
 // ONNX Runtime's default logger prints its own coloured error text to stderr, for example when the
@@ -12,11 +13,6 @@ interface HostedModel {
   file: string;
   session: ort.InferenceSession;
   inputTypes: ReadonlyMap<string, string>;
-}
-
-/** A model that ONNX Runtime cannot load on any provider: the file, not the provider, is at fault. */
-export class ModelLoadError extends Error {
-  override name = 'ModelLoadError';
 }
 
 /**
@@ -36,7 +32,8 @@ export class SessionHost {
         this.models.set(modelId, { file, session, inputTypes: new Map(inputs.map((m) => [m.name, m.type])) });
         return { provider: choice.name, inputs, outputs: metadata(session.outputMetadata), unavailable };
       } catch (error) {
-        const message = firstLine(error);
+        // ONNX Runtime names the file in its own message; ours names it once, first.
+        const message = firstLine(error).split(file).join('the file');
         // The last provider failing means the file itself cannot be loaded; earlier ones only count
         // as unavailable once a later provider shows the file is fine.
         if (i === providers.length - 1) throw new ModelLoadError(`${file}: ONNX Runtime cannot load this model (${choice.name}: ${message})`);

@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 
 import { ExecutorLostError } from '../errors.js';
+import { ModelLoadError } from './modelLoadError.js';
 import type { Executor } from './executor.js';
 import { type ExecutorCommand, type ExecutorReply, type LoadedModelInfo, type ProviderChoice, type SessionThreads, type WireFeed, type WireOutputs, transferList } from './protocol.js';
 
@@ -88,7 +89,8 @@ export class WorkerExecutor implements Executor {
       this.drained?.();
     }
     if (reply.ok) pending.resolve(reply);
-    else pending.reject(new Error(reply.message));
+    // The worker's ModelLoadError arrives as plain data; rebuilt here, callers match it as they do in main-thread mode.
+    else pending.reject(reply.errorName === 'ModelLoadError' ? new ModelLoadError(reply.message) : new Error(reply.message));
   }
 
   private fail(reason: string, markLost: (reason: string) => void): void {

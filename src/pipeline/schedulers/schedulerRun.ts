@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors.js';
+import { InternalInvariantError } from '../errors.js';
 import type { SeededRandom } from '../random.js';
 import type { PredictionType } from './schedulerConfig.js';
 
@@ -38,7 +38,7 @@ export class StepCursor {
   advance(t: number): number {
     const i = this.index;
     if (i >= this.timesteps.length || this.timesteps[i] !== t) {
-      throw new InvalidArgumentError('timestep', `expected ${this.timesteps[i] ?? 'no further step'}, got ${t}`);
+      throw new InternalInvariantError(`scheduler stepped out of order: expected timestep ${this.timesteps[i] ?? 'none (the run is finished)'}, got ${t}`);
     }
     this.index++;
     return i;
@@ -47,10 +47,10 @@ export class StepCursor {
 
 export function drawNoise(size: number, noise: Float32Array | undefined, random: SeededRandom | undefined): Float32Array {
   if (noise) {
-    if (noise.length !== size) throw new InvalidArgumentError('noise', `has ${noise.length} values, the sample has ${size}`);
+    if (noise.length !== size) throw new InternalInvariantError(`noise has ${noise.length} values, the sample has ${size}`);
     return noise;
   }
-  if (!random) throw new InvalidArgumentError('noise', 'a stochastic step needs noise or a seeded generator');
+  if (!random) throw new InternalInvariantError('a stochastic scheduler step needs noise or a seeded generator');
   return random.normals(size);
 }
 

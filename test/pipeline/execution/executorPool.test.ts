@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
 import { type BatchReport, BatchedModel } from '../../../src/pipeline/batching/batchedModel.js';
 import type { Feeds } from '../../../src/pipeline/batching/feeds.js';
 import { SessionPool } from '../../../src/pipeline/bundle/sessionPool.js';
-import { CancelledError, ExecutorLostError } from '../../../src/pipeline/errors.js';
+import { BundleError, CancelledError, ExecutorLostError } from '../../../src/pipeline/errors.js';
+import { ModelLoadError } from '../../../src/pipeline/execution/modelLoadError.js';
 import type { Executor } from '../../../src/pipeline/execution/executor.js';
 import { ExecutorPool } from '../../../src/pipeline/execution/executorPool.js';
 import type { LoadedModelInfo } from '../../../src/pipeline/execution/protocol.js';
@@ -148,6 +151,29 @@ describe('executor pool', () => {
     next.release();
     await pool.dispose();
   });
+});
+
+
+describe('errors across the worker boundary', () => {
+  for (const mode of ['workers', 'main-thread'] as const) {
+    test(`a file ONNX Runtime cannot load is a BundleError naming the file once, its cause a ModelLoadError (${mode})`, async (t) => {
+      const dir = mkdtempSync(join(tmpdir(), 'stepframe-broken-'));
+      const file = join(dir, 'model.onnx');
+      writeFileSync(file, 'not an onnx graph');
+      const pool = new SessionPool({ ...TEST_SESSION_SETTINGS, mode, executors: 1 });
+      t.after(async () => {
+        await pool.dispose();
+        rmSync(dir, { recursive: true, force: true });
+      });
+      await assert.rejects(pool.load(file, 'unet'), (error: unknown) => {
+        assert.ok(error instanceof BundleError, String(error));
+        assert.ok(error.cause instanceof ModelLoadError, `cause: ${String(error.cause)}`);
+        assert.equal(error.message.split(file).length - 1, 1, error.message);
+        assert.match(error.message, /ONNX Runtime cannot load this model/);
+        return true;
+      });
+    });
+  }
 });
 
 const QUIET = { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1, mode: 'workers' as const, executors: 1, cudaDeviceIds: [], log: () => undefined };

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
+import { InternalInvariantError } from '../../../src/pipeline/errors.js';
 import { createScheduler } from '../../../src/pipeline/schedulers/index.js';
 import { REPO_ROOT } from '../../helpers/paths.js';
 
@@ -62,10 +63,10 @@ describe('schedulers match diffusers over a full loop (relative error <= 1e-4)',
     assert.throws(() => createScheduler('unipc', fixture.config), /scheduler: unknown scheduler "unipc"; expected one of ddpm, ddim, pndm/);
   });
 
-  test('steps out of order fail instead of silently corrupting the run', () => {
+  test('steps out of order fail as an internal invariant (INTERNAL, not the client\'s INVALID_ARGUMENT) instead of corrupting the run', () => {
     const run = createScheduler('ddim', fixture.config).setTimesteps(10);
     const sample = new Float32Array(4);
-    assert.throws(() => run.step(sample, run.timesteps[1], sample), /timestep: expected/);
+    assert.throws(() => run.step(sample, run.timesteps[1], sample), (error: unknown) => error instanceof InternalInvariantError && /stepped out of order: expected timestep/.test(error.message));
   });
 
   test('two runs of one scheduler keep separate state', () => {
