@@ -40,6 +40,7 @@ FROM node:20-bookworm-slim AS app
 WORKDIR /app
 COPY package.json ./
 COPY proto ./proto
+COPY schemas ./schemas
 COPY --from=build /app/dist ./dist
 # The default bundles are baked in; mount another folder on /app/models (or set STEPFRAME_MODEL_DIR) to serve others.
 COPY models ./models

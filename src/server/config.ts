@@ -1,3 +1,5 @@
+import { parseArgs } from 'node:util';
+
 import { quoteInput } from '../pipeline/quoteInput.js';
 
 /** Every setting of the server, parsed and checked once at start. Nothing else reads process.env. */
@@ -136,6 +138,29 @@ export function helpText(): string {
   return `Usage: stepframe-server [options]\n\nFlags override environment variables, which override defaults.\n\n${lines.join('\n')}\n  --help                      print this text\n`;
 }
 
+/**
+ * argv through node:util's parseArgs (every flag takes a value; the last one given wins), its errors
+ * turned into ConfigErrors that name the flag.
+ */
+function parseFlags(argv: readonly string[]): Record<string, string> {
+  try {
+    const { values } = parseArgs({
+      args: [...argv],
+      options: Object.fromEntries(OPTIONS.map((o) => [o.flag, { type: 'string' as const }])),
+      strict: true,
+      allowPositionals: false,
+    });
+    return values as Record<string, string>;
+  } catch (error) {
+    const { code, message } = error as { code?: string; message: string };
+    const quoted = /'(-{0,2}[^' <]*)/.exec(message)?.[1] ?? '';
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new ConfigError(`unknown flag ${quoted}; see --help`);
+    if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw new ConfigError(`unexpected argument ${quoteInput(quoted)}; flags look like --port 50051`);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new ConfigError(`${quoted} needs a value${message.includes('ambiguous') ? ` (to pass one that starts with a dash, write ${quoted}=VALUE)` : ''}`);
+    throw error;
+  }
+}
+
 /** Flags override the environment, which overrides defaults. Throws ConfigError naming the flag or variable. */
 export function parseConfig(argv: readonly string[], env: Record<string, string | undefined>): Config {
   const config = Object.fromEntries(OPTIONS.map((o) => [o.key, o.default])) as unknown as Record<string, unknown>;
@@ -143,15 +168,9 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     const raw = env[option.env];
     if (raw !== undefined && raw !== '') config[option.key] = convert(option, raw, option.env);
   }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument ${quoteInput(arg)}; flags look like --port 50051`);
-    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2);
-    const option = OPTIONS.find((o) => o.flag === name);
-    if (!option) throw new ConfigError(`unknown flag --${name}; see --help`);
-    const raw = inline ?? argv[++i];
-    if (raw === undefined) throw new ConfigError(`--${name} needs a value`);
-    config[option.key] = convert(option, raw, `--${name}`);
+  for (const [flag, raw] of Object.entries(parseFlags(argv))) {
+    const option = OPTIONS.find((o) => o.flag === flag)!;
+    config[option.key] = convert(option, raw, `--${flag}`);
   }
   const result = config as unknown as Config;
   if ((result.tlsCert === '') !== (result.tlsKey === '')) throw new ConfigError('--tls-cert and --tls-key must be given together');

@@ -25,6 +25,9 @@ describe('config', () => {
     [[], { STEPFRAME_MAX_BATCH: '2' }, /STEPFRAME_MAX_BATCH .*must be in \[3, 1024\], got 2/],
     [['--bogus', '1'], {}, /unknown flag --bogus/],
     [['--port'], {}, /--port needs a value/],
+    [['--port', '--host', '0.0.0.0'], {}, /--port needs a value \(to pass one that starts with a dash, write --port=VALUE\)/],
+    [['models'], {}, /unexpected argument "models"; flags look like --port 50051/],
+    [['--port=70000'], {}, /--port .*must be in \[0, 65535\], got 70000/],
     [['--tls-cert', 'a.pem'], {}, /--tls-cert and --tls-key must be given together/],
     [['--log-level', 'loud'], {}, /--log-level .*must be one of debug, info, warn, error/],
   ];

@@ -1,14 +1,12 @@
 """`stepframe.json`: what a bundle holds and how the server must condition it. See docs/model-bundle.md."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 FORMAT = "stepframe.bundle"
 FORMAT_VERSION = 1
-COMPONENTS = ("text_encoder", "image_encoder", "vae_encoder", "vae_decoder", "unet", "fuser")
-REQUIRED_COMPONENTS = ("text_encoder", "vae_decoder", "unet")
-NO_IMAGE_KINDS = ("zeros",)
-UNCONDITIONAL_TEXT_KINDS = ("empty_prompt",)
 
 # SD 1.x's noise schedule, as diffusers writes it; the paper samples with DDPM.
 SD1_SCHEDULER_CONFIG: dict[str, Any] = {
@@ -93,50 +91,21 @@ def build_manifest(
     return manifest
 
 
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "stepframe-bundle.schema.json"
+
+
 def validate_manifest(m: Any) -> list[str]:
-    """Every problem found, each naming the field. An empty list means the manifest is valid."""
-    problems: list[str] = []
+    """Every problem found against schemas/stepframe-bundle.schema.json (the one definition the server
+    checks with ajv too), each naming the field. An empty list means the manifest is valid."""
+    from jsonschema import Draft7Validator  # Debian's python3-jsonschema; imported here so training runs without it
 
-    def need(cond: bool, message: str) -> None:
-        if not cond:
-            problems.append(message)
-
-    if not isinstance(m, dict):
-        return ["manifest must be a JSON object"]
-    need(m.get("format") == FORMAT, f"format must be {FORMAT!r}")
-    need(m.get("format_version") == FORMAT_VERSION, f"format_version must be {FORMAT_VERSION}")
-    need(isinstance(m.get("name"), str) and bool(m.get("name")), "name must be a non-empty string")
-    fuser = m.get("fuser") or {}
-    need(isinstance(fuser.get("kind"), str), "fuser.kind must be a string")
-    image = m.get("image") or {}
-    for key in ("height", "width"):
-        need(isinstance(image.get(key), int) and image.get(key, 0) > 0, f"image.{key} must be a positive integer")
-    latent = m.get("latent") or {}
-    for key in ("channels", "downscale"):
-        need(isinstance(latent.get(key), int) and latent.get(key, 0) > 0, f"latent.{key} must be a positive integer")
-    need(isinstance(latent.get("scaling_factor"), (int, float)) and latent.get("scaling_factor", 0) > 0, "latent.scaling_factor must be positive")
-    components = m.get("components") or {}
-    for name in REQUIRED_COMPONENTS:
-        need(name in components, f"components.{name} is required")
-    for name, entry in components.items():
-        need(name in COMPONENTS, f"components.{name} is not a known component ({', '.join(COMPONENTS)})")
-        need(isinstance(entry, dict) and isinstance(entry.get("path"), str), f"components.{name}.path must be a string")
-        for side in ("inputs", "outputs"):
-            tensors = entry.get(side) if isinstance(entry, dict) else None
-            need(isinstance(tensors, list) and all(isinstance(t, dict) and {"name", "dtype", "shape"} <= t.keys() for t in tensors),
-                 f"components.{name}.{side} must list {{name, dtype, shape}}")
-    if fuser.get("kind") not in (None, "baseline"):
-        need("fuser" in components and "image_encoder" in components, "an image-conditioned bundle needs components.fuser and components.image_encoder")
-    need(isinstance((m.get("tokenizer") or {}).get("path"), str), "tokenizer.path must be a string")
-    conditioning = m.get("conditioning") or {}
-    need((conditioning.get("first_step") or {}).get("kind") in NO_IMAGE_KINDS, f"conditioning.first_step.kind must be one of {NO_IMAGE_KINDS}")
-    unconditional = conditioning.get("unconditional") or {}
-    need((unconditional.get("text") or {}).get("kind") in UNCONDITIONAL_TEXT_KINDS, "conditioning.unconditional.text.kind must be 'empty_prompt'")
-    need((unconditional.get("image") or {}).get("kind") in NO_IMAGE_KINDS, f"conditioning.unconditional.image.kind must be one of {NO_IMAGE_KINDS}")
-    need(isinstance(conditioning.get("image_guidance"), bool), "conditioning.image_guidance must be a boolean")
-    defaults = m.get("defaults") or {}
-    need(isinstance(defaults.get("num_inference_steps"), int), "defaults.num_inference_steps must be an integer")
-    need(isinstance(defaults.get("guidance_scale"), (int, float)), "defaults.guidance_scale must be a number")
-    need(isinstance(defaults.get("scheduler"), str), "defaults.scheduler must be a string")
-    need(isinstance(m.get("provenance"), dict), "provenance must be an object")
+    validator = Draft7Validator(json.loads(SCHEMA_FILE.read_text()))
+    problems = []
+    for error in sorted(validator.iter_errors(m), key=lambda e: list(e.absolute_path)):
+        path = ".".join(str(p) for p in error.absolute_path)
+        if error.validator == "required":
+            missing = error.message.split("'")[1]
+            problems.append(f"{path + '.' if path else ''}{missing} is required")
+        else:
+            problems.append(f"{path or 'the manifest'}: {error.message}")
     return problems

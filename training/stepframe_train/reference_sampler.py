@@ -1,7 +1,7 @@
 """The PyTorch reference sampler: the same sequence loop as the TypeScript engine, on the same weights.
 
 It is the peer the engine is benchmarked against (bench/engineBench.ts) and what evaluation uses
-to score trained bundles. DDPM and DDIM follow diffusers' equations (see scheduler_reference.py).
+to score trained bundles. DDPM and DDIM follow diffusers' equations (see scheduler_reference/).
 
     /usr/bin/python3 -m stepframe_train.reference_sampler --random --preset default --bundle attend_to_image \
         --steps "chop the carrots" "add the carrots to the pan" --repeats 3

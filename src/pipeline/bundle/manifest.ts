@@ -1,4 +1,4 @@
-import { BundleError } from '../errors.js';
+import { checkManifestSchema } from './manifestSchema.js';
 
 /** The ONNX components a bundle may hold; see docs/model-bundle.md. */
 export const COMPONENT_NAMES = ['text_encoder', 'image_encoder', 'vae_encoder', 'vae_decoder', 'unet', 'fuser'] as const;
@@ -61,98 +61,61 @@ export interface BundleDefaults {
 export const FORMAT = 'stepframe.bundle';
 export const FORMAT_VERSION = 1;
 
-type Json = Record<string, unknown>;
-
-function field<T>(file: string, obj: Json, path: string, check: (v: unknown) => v is T, expected: string): T {
-  const value = path.split('.').reduce<unknown>((o, key) => (o && typeof o === 'object' ? (o as Json)[key] : undefined), obj);
-  if (!check(value)) {
-    throw new BundleError(`${file}: ${path} must be ${expected}, got ${JSON.stringify(value)}`);
-  }
-  return value;
+/** stepframe.json as the schema guarantees it once checked (snake_case, as written). */
+interface RawManifest {
+  name: string;
+  fuser: { kind: string };
+  image: { height: number; width: number };
+  latent: { channels: number; downscale: number; scaling_factor: number };
+  components: Record<string, { path: string; inputs?: TensorSpec[]; outputs?: TensorSpec[]; sha256?: string; external_data?: ExternalDataSpec[] }>;
+  tokenizer: { path: string };
+  feature_extractor?: { path: string } | null;
+  scheduler?: { path: string };
+  conditioning: { image_guidance: boolean };
+  defaults: { scheduler: string; num_inference_steps: number; guidance_scale: number; image_guidance_scale: number };
+  provenance?: Record<string, unknown>;
 }
 
-const isPositiveInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0;
-const isPositive = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0;
-const isNonNegative = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
-const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
-const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isZerosKind = (v: unknown): v is 'zeros' => v === 'zeros';
-const isEmptyPrompt = (v: unknown): v is 'empty_prompt' => v === 'empty_prompt';
-
-/** Validates a parsed `stepframe.json`; every error names the file and the field. */
+/**
+ * Validates a parsed `stepframe.json` against schemas/stepframe-bundle.schema.json (the one
+ * definition training/ checks too) and reads what the engine acts on; errors name the file and the field.
+ */
 export function parseManifest(raw: unknown, file = 'stepframe.json'): BundleManifest {
-  if (!isObject(raw)) throw new BundleError(`${file}: must be a JSON object`);
-  field(file, raw, 'format', (v): v is string => v === FORMAT, JSON.stringify(FORMAT));
-  field(file, raw, 'format_version', (v): v is number => v === FORMAT_VERSION, String(FORMAT_VERSION));
-  const components = field(file, raw, 'components', isObject, 'an object');
-  const parsed: BundleManifest['components'] = {};
-  for (const name of Object.keys(components)) {
-    if (!(COMPONENT_NAMES as readonly string[]).includes(name)) {
-      throw new BundleError(`${file}: components.${name} is not a known component (${COMPONENT_NAMES.join(', ')})`);
-    }
-    const spec = field(file, components, name, isObject, 'an object');
-    parsed[name as ComponentName] = {
-      path: field(file, spec, 'path', isString, 'a relative path'),
-      inputs: spec.inputs as TensorSpec[] | undefined,
-      outputs: spec.outputs as TensorSpec[] | undefined,
-      sha256: spec.sha256 as string | undefined,
-      externalData: spec.external_data === undefined ? undefined : parseExternalData(file, `components.${name}.external_data`, spec.external_data),
+  checkManifestSchema(raw, file);
+  const m = raw as RawManifest;
+  const components: BundleManifest['components'] = {};
+  for (const [name, spec] of Object.entries(m.components)) {
+    components[name as ComponentName] = {
+      path: spec.path,
+      inputs: spec.inputs,
+      outputs: spec.outputs,
+      sha256: spec.sha256,
+      externalData: spec.external_data,
     };
   }
-  for (const required of ['text_encoder', 'unet', 'vae_decoder'] as const) {
-    if (!parsed[required]) throw new BundleError(`${file}: components.${required} is required`);
-  }
-  const fuserKind = field(file, raw, 'fuser.kind', isString, 'a fuser kind');
-  if (fuserKind !== 'baseline' && (!parsed.fuser || !parsed.image_encoder)) {
-    throw new BundleError(`${file}: fuser.kind ${fuserKind} needs components.fuser and components.image_encoder`);
-  }
-  checkConditioning(file, raw);
-  const featureExtractor = raw.feature_extractor;
   return {
-    name: field(file, raw, 'name', isString, 'a non-empty string'),
-    fuserKind,
-    height: field(file, raw, 'image.height', isPositiveInt, 'a positive integer'),
-    width: field(file, raw, 'image.width', isPositiveInt, 'a positive integer'),
-    latentChannels: field(file, raw, 'latent.channels', isPositiveInt, 'a positive integer'),
-    latentDownscale: field(file, raw, 'latent.downscale', isPositiveInt, 'a positive integer'),
-    scalingFactor: field(file, raw, 'latent.scaling_factor', isPositive, 'a positive number'),
-    components: parsed,
-    tokenizerPath: field(file, raw, 'tokenizer.path', isString, 'a relative path'),
-    featureExtractorPath: isObject(featureExtractor) ? field(file, featureExtractor, 'path', isString, 'a relative path') : null,
-    schedulerConfigPath: isObject(raw.scheduler)
-      ? field(file, raw, 'scheduler.path', isString, 'a relative path')
-      : 'scheduler/scheduler_config.json',
-    imageGuidance: field(file, raw, 'conditioning.image_guidance', isBool, 'a boolean'),
+    name: m.name,
+    fuserKind: m.fuser.kind,
+    height: m.image.height,
+    width: m.image.width,
+    latentChannels: m.latent.channels,
+    latentDownscale: m.latent.downscale,
+    scalingFactor: m.latent.scaling_factor,
+    components,
+    tokenizerPath: m.tokenizer.path,
+    featureExtractorPath: m.feature_extractor ? m.feature_extractor.path : null,
+    schedulerConfigPath: m.scheduler ? m.scheduler.path : 'scheduler/scheduler_config.json',
+    imageGuidance: m.conditioning.image_guidance,
     defaults: {
-      scheduler: field(file, raw, 'defaults.scheduler', isString, 'a scheduler name'),
-      numInferenceSteps: field(file, raw, 'defaults.num_inference_steps', isPositiveInt, 'a positive integer'),
+      scheduler: m.defaults.scheduler,
+      numInferenceSteps: m.defaults.num_inference_steps,
       // 0 (or 1) turns classifier-free guidance off: what distilled one-to-four-step models want.
-      guidanceScale: field(file, raw, 'defaults.guidance_scale', isNonNegative, 'a number >= 0'),
-      imageGuidanceScale: field(file, raw, 'defaults.image_guidance_scale', isPositive, 'a positive number'),
+      guidanceScale: m.defaults.guidance_scale,
+      imageGuidanceScale: m.defaults.image_guidance_scale,
     },
-    provenance: isObject(raw.provenance) ? raw.provenance : {},
+    provenance: m.provenance ?? {},
     synthesized: false,
   };
-}
-
-const isSha256 = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{64}$/i.test(v);
-
-function parseExternalData(file: string, where: string, raw: unknown): ExternalDataSpec[] {
-  if (!Array.isArray(raw)) throw new BundleError(`${file}: ${where} must be a list of {path, sha256}, got ${JSON.stringify(raw)}`);
-  return raw.map((entry, i) => {
-    if (!isObject(entry)) throw new BundleError(`${file}: ${where}[${i}] must be an object {path, sha256}`);
-    const path = field(file, entry, 'path', isString, 'a relative path');
-    if (path.includes('..') || path.startsWith('/')) throw new BundleError(`${file}: ${where}[${i}].path must stay beside the model file, got ${JSON.stringify(path)}`);
-    return { path, sha256: field(file, entry, 'sha256', isSha256, 'a sha256 hex digest') };
-  });
-}
-
-/** Format version 1 knows one way to condition without an image (zero embeddings) and one without text (the empty prompt). */
-function checkConditioning(file: string, raw: Json): void {
-  field(file, raw, 'conditioning.first_step.kind', isZerosKind, '"zeros"');
-  field(file, raw, 'conditioning.unconditional.text.kind', isEmptyPrompt, '"empty_prompt"');
-  field(file, raw, 'conditioning.unconditional.image.kind', isZerosKind, '"zeros"');
 }
 
 /** What diffusers' component configs (unet/config.json, vae_decoder/config.json) say about the latent space. */

@@ -25,7 +25,7 @@ const fixture = JSON.parse(readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'sch
   cases: Case[];
 };
 
-/** The dummy model training/stepframe_train/scheduler_reference.py drives the loop with. */
+/** The dummy model training/stepframe_train/scheduler_reference/tables.py defines and drives the loop with. */
 const dummyModel = (sample: Float32Array, t: number) => sample.map((x) => Math.tanh(x) * 0.9 + 0.1 * Math.cos(t / 100));
 
 function relativeError(actual: Float32Array, expected: number[]): number {

@@ -52,17 +52,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--steps", type=int, default=2)
     p.add_argument("--train-unet", default="all")
+    p.add_argument("--stages", default="checkpoints,finetune,export", help="comma-separated; each stage's result is saved as it ends, "
+                   "and a stage already in WORK/real-size-training.json is skipped (the run is resumable)")
     args = p.parse_args(argv)
     work = args.work
-    results: dict = {}
-    if not (work / "checkpoints" / "sd" / "model_index.json").exists():
+    work.mkdir(parents=True, exist_ok=True)
+    results_file = work / "real-size-training.json"
+    results: dict = json.loads(results_file.read_text()) if results_file.exists() else {}
+
+    def save() -> None:
+        results_file.write_text(json.dumps(results, indent=2) + "\n")
+
+    stages = args.stages.split(",")
+    sd, clip = work / "checkpoints" / "sd", work / "checkpoints" / "clip-vision"
+    if "checkpoints" in stages and "parameters" not in results:
         out, seconds, _ = _run(["stepframe_train.sd.random_checkpoints", "--preset", "sd15", "--out", str(work / "checkpoints")])
         results["parameters"] = json.loads(out.strip().splitlines()[-1])
         results["random_checkpoints_s"] = round(seconds)
-    else:
-        results["parameters"] = json.loads((work / "parameters.json").read_text())
-    (work / "parameters.json").write_text(json.dumps(results["parameters"]))
-    sd, clip = work / "checkpoints" / "sd", work / "checkpoints" / "clip-vision"
+        save()
     split = work / "split"
     if not split.exists():
         split.mkdir(parents=True)
@@ -72,32 +79,38 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copy(WORLD / step["image"], split / step["image"])
 
     run = work / "run"
-    shutil.rmtree(run, ignore_errors=True)
-    out, seconds, peak = _run(["stepframe_train.sd.finetune", "--base", str(sd), "--image-encoder", str(clip), "--data", str(split),
-                               "--fuser", "concatenation", "--out", str(run), "--steps", str(args.steps), "--batch", "1", "--log-every", "1",
-                               "--gradient-checkpointing", "--train-unet", args.train_unet, "--resolution", "512"])
-    averages = [float(x) for x in re.findall(r"([\d.]+)s/step", out)]
-    step_times = [averages[0]] + [averages[i] * (i + 1) - averages[i - 1] * i for i in range(1, len(averages))]
-    trainable = float(re.search(r"([\d.]+)M trainable", out).group(1)) * 1e6
-    results["finetune"] = {"resolution": 512, "batch": 1, "train_unet": args.train_unet, "gradient_checkpointing": True, "precision": "fp32",
-                           "step_seconds": [round(t, 1) for t in step_times], "peak_rss_gib": round(peak, 1), "process_seconds": round(seconds),
-                           "trainable_parameters": trainable}
+    if "finetune" in stages and "finetune" not in results:
+        shutil.rmtree(run, ignore_errors=True)
+        out, seconds, peak = _run(["stepframe_train.sd.finetune", "--base", str(sd), "--image-encoder", str(clip), "--data", str(split),
+                                   "--fuser", "concatenation", "--out", str(run), "--steps", str(args.steps), "--batch", "1", "--log-every", "1",
+                                   "--gradient-checkpointing", "--train-unet", args.train_unet, "--resolution", "512"])
+        averages = [float(x) for x in re.findall(r"([\d.]+)s/step", out)]
+        step_times = [averages[0]] + [averages[i] * (i + 1) - averages[i - 1] * i for i in range(1, len(averages))]
+        trainable = float(re.search(r"([\d.]+)M trainable", out).group(1)) * 1e6
+        results["finetune"] = {"resolution": 512, "batch": 1, "train_unet": args.train_unet, "gradient_checkpointing": True, "precision": "fp32",
+                               "step_seconds": [round(t, 1) for t in step_times], "peak_rss_gib": round(peak, 1), "process_seconds": round(seconds),
+                               "trainable_parameters": trainable}
+        save()
 
-    for name, flags in (("sd15-concatenation", ["--external-data"]), ("sd15-concatenation-fp16", ["--fp16"])):
-        models = work / ("models" if name == "sd15-concatenation" else "models-fp16")
-        _, seconds, peak = _run(["stepframe_train.sd.export", "--base", str(sd), "--image-encoder", str(clip), "--run", str(run),
-                                 "--out", str(models), "--name", name, *flags])
-        results[f"export_{'fp32' if 'fp16' not in name else 'fp16'}"] = {"seconds": round(seconds), "bundle_gib": round(_folder_gib(models / name), 2),
-                                                                       "peak_rss_gib": round(peak, 1)}
+    if "export" in stages:
+        for name, flags, key in (("sd15-concatenation", ["--external-data"], "export_fp32"), ("sd15-concatenation-fp16", ["--fp16"], "export_fp16")):
+            if key in results:
+                continue
+            models = work / ("models" if key == "export_fp32" else "models-fp16")
+            _, seconds, peak = _run(["stepframe_train.sd.export", "--base", str(sd), "--image-encoder", str(clip), "--run", str(run),
+                                     "--out", str(models), "--name", name, *flags])
+            results[key] = {"seconds": round(seconds), "bundle_gib": round(_folder_gib(models / name), 2), "peak_rss_gib": round(peak, 1)}
+            save()
 
     # What a single-GPU run holds before activations: trainable weights in fp32 (master copy), their
     # gradients (fp32) and AdamW's two moments (fp32), plus the frozen models in the compute dtype.
     params = results["parameters"]
-    frozen = params["text_encoder"] + params["image_encoder"] + params["vae"] + (params["unet"] - trainable if args.train_unet != "all" else 0)
+    trainable = params["unet"] if args.train_unet == "all" else results.get("finetune", {}).get("trainable_parameters", params["unet"])
+    frozen = params["text_encoder"] + params["image_encoder"] + params["vae"] + (params["unet"] - trainable)
     results["gpu_static_gib"] = {
         precision: round((trainable * 16 + frozen * width) / 2**30, 1) for precision, width in (("fp32", 4), ("bf16", 2), ("fp16", 2))
     }
-    (work / "real-size-training.json").write_text(json.dumps(results, indent=2) + "\n")
+    save()
     print(json.dumps(results, indent=2))
     return 0
 

@@ -131,6 +131,7 @@ def export_bundle(base: Path, image_encoder: Path | None, run_dir: Path | None, 
     if run_dir is not None:
         run = load_run(run_dir)
         fuser, shape = apply_run(sd, run)
+        run["unet"] = None  # applied: its tensors need not stay alive beside the UNet's during export
         if shape.kind == "baseline":
             fuser = None
     vision = None

@@ -27,7 +27,7 @@ from ..models.fusers import FUSER_KINDS
 from ..pipeline.denoising import sd_alphas_cumprod, style_parts
 from .data import Row, clip_pixels, read_split, vae_pixels
 from .folders import ClipVision, StableDiffusion, load_clip_vision, load_stable_diffusion
-from .run_checkpoint import load_run, save_run
+from .run_checkpoint import load_optimizer, load_run, save_run
 from .stack import FuserShape, fuser_shape, pad_token_id, pooled_image, tokenize
 
 TRAIN_UNET = ("all", "attention", "none")
@@ -190,7 +190,7 @@ class Trainer:
         with torch.no_grad():
             for name, tensor in run["unet"].items():
                 self.unet_params[name].copy_(tensor)
-        self.optimizer.load_state_dict(run["optimizer"])
+        self.optimizer.load_state_dict(load_optimizer(run_dir, run["step"]))
         self.step = run["step"]
         g.set_state(run["rng"]["torch"])
         pick.setstate(run["rng"]["python"])
