@@ -25,6 +25,13 @@ async function rejectsWith(promise: Promise<unknown>, code: status, detail?: Reg
   });
 }
 
+/** Milliseconds one short 2-step request takes from the client's side. */
+async function timeShortRequest(client: StepframeClient): Promise<number> {
+  const t0 = performance.now();
+  await events(client.generate({ steps: ['boil the rice'], numInferenceSteps: 2, seed: 99n }));
+  return performance.now() - t0;
+}
+
 describe('GenerateSequence over real gRPC', () => {
   test('a 3-step recipe streams 3 decodable images in order, then the summary', async (t) => {
     const { client } = await startTestServer(t);
@@ -226,12 +233,7 @@ describe('GenerateSequence over real gRPC', () => {
     const { client, server } = await startTestServer(t, ['--max-steps', '40', '--max-buffered-images', '2', '--max-active-sequences', '8', '--max-stall-s', '60']);
     const engine = await server.ready;
     const long = (seed: bigint) => ({ steps: Array.from({ length: 40 }, (_, i) => `stir ${i}`), numInferenceSteps: 1, seed });
-    const short = { steps: ['boil the rice'], numInferenceSteps: 2, seed: 99n };
-    const timeAlone = async () => {
-      const t0 = performance.now();
-      await events(client.generate(short));
-      return performance.now() - t0;
-    };
+    const timeAlone = () => timeShortRequest(client);
     await timeAlone();
     const alone = await timeAlone();
     // Each reader takes one image and stops reading: its client and HTTP/2 buffers fill, then the server's.
@@ -275,12 +277,7 @@ describe('GenerateSequence over real gRPC', () => {
   test('8 stalled readers that asked for progress are paused, give their slots back and are ended after --max-stall-s', async (t) => {
     const { client, server } = await startTestServer(t, ['--max-steps', '16', '--max-buffered-images', '2', '--max-active-sequences', '8', '--max-stall-s', '1.5']);
     const engine = await server.ready;
-    const short = { steps: ['boil the rice'], numInferenceSteps: 2, seed: 99n };
-    const timeAlone = async () => {
-      const t0 = performance.now();
-      await events(client.generate(short));
-      return performance.now() - t0;
-    };
+    const timeAlone = () => timeShortRequest(client);
     await timeAlone();
     const alone = await timeAlone();
     // Each reader asks for progress on 16 steps, reads one event and stops reading.

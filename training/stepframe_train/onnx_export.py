@@ -119,6 +119,12 @@ def _name_output_dims(component: ComponentExport, path: Path) -> None:
     if isinstance(outputs, torch.Tensor):
         outputs = (outputs,)
     model = onnx.load(str(path))
+    set_output_dims(model, outputs)
+    onnx.save(model, str(path))
+
+
+def set_output_dims(model: onnx.ModelProto, outputs: tuple[torch.Tensor, ...]) -> None:
+    """Axis 0 of every output becomes "batch"; the others the sizes the module gave (`outputs`, in graph order)."""
     for value, tensor in zip(model.graph.output, outputs):
         dims = value.type.tensor_type.shape.dim
         for axis, size in enumerate(tensor.shape):
@@ -126,7 +132,6 @@ def _name_output_dims(component: ComponentExport, path: Path) -> None:
                 dims[axis].dim_param = "batch"
             else:
                 dims[axis].dim_value = size
-    onnx.save(model, str(path))
 
 
 def tensor_specs(path: Path) -> dict[str, list[dict]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import onnx
 import torch
 
-from ..onnx_export import OPSET, ComponentExport
+from ..onnx_export import OPSET, ComponentExport, set_output_dims
 from ..onnx_tools.graph_edit import float16_interface, float16_weights
 
 EXTERNAL_DATA = "model.onnx_data"
@@ -44,13 +44,7 @@ def write_onnx(component: ComponentExport, path: Path, external_data: bool = Fal
                           output_names=list(component.output_names), dynamic_axes={n: {0: "batch"} for n in names},
                           opset_version=OPSET, do_constant_folding=True)
         model = onnx.load(str(raw))  # pulls in any per-tensor files torch spilled
-    for value, tensor in zip(model.graph.output, outputs):
-        dims = value.type.tensor_type.shape.dim
-        for axis, size in enumerate(tensor.shape):
-            if axis == 0:
-                dims[axis].dim_param = "batch"
-            else:
-                dims[axis].dim_value = size
+    set_output_dims(model, tuple(outputs))
     if fp16:
         float16_weights(model.graph)
         float16_interface(model)
