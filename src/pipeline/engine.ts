@@ -173,22 +173,28 @@ export class Engine {
     // Before admission: a step count the scheduler cannot do is refused without running the encoders and fuser.
     checkSampling(runtime, request.scheduler, request.numInferenceSteps, request.eta);
     let release = await this.gate.acquire(hooks.signal);
+    // A slow reader: the slot goes to others meanwhile; this sequence's state (the previous frame,
+    // the remaining steps) waits in the suspended loop and costs no model time.
+    const waitForReader = async (): Promise<void> => {
+      const reader = hooks.readerReady?.();
+      if (!reader) return;
+      const paused = this.gate.pause(release);
+      release = () => undefined;
+      try {
+        await abortable(reader, hooks.signal);
+      } catch (error) {
+        paused.leave(); // the reader stalled too long or went away
+        throw error;
+      }
+      release = await paused.resume(hooks.signal);
+    };
     try {
       for await (const image of runSequence(runtime, request, hooks)) {
+        // Before handing the image over too: progress events may have filled the reader's window
+        // meanwhile, and a write into a full window would wait while holding the slot.
+        await waitForReader();
         yield image;
-        const reader = hooks.readerReady?.();
-        if (!reader) continue;
-        // A slow reader: the slot goes to others meanwhile; this sequence's state (the previous
-        // frame, the remaining steps) waits in the suspended loop and costs no model time.
-        const paused = this.gate.pause(release);
-        release = () => undefined;
-        try {
-          await abortable(reader, hooks.signal);
-        } catch (error) {
-          paused.leave(); // the reader stalled too long or went away
-          throw error;
-        }
-        release = await paused.resume(hooks.signal);
+        await waitForReader();
       }
     } finally {
       release();

@@ -12,6 +12,7 @@ import type { Config } from './config.js';
 import { generateSequence } from './generateSequenceHandler.js';
 import type { Lifecycle } from './lifecycle.js';
 import { listModelsHandler } from './listModelsHandler.js';
+import { clampLongDeadlines } from './longDeadlines.js';
 import type { Logger } from './logger.js';
 import { serverStreaming } from './serverStreaming.js';
 import type { Telemetry } from './telemetry.js';
@@ -72,6 +73,7 @@ export async function startGrpcServer(config: Config, lifecycle: Lifecycle, tele
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${config.host}:${config.port}`, credentials(config), (error, bound) => (error ? reject(error) : resolve(bound))),
   );
+  clampLongDeadlines(server);
   log.info('gRPC server listening', { address: `${config.host}:${port}`, tls: Boolean(config.tlsCert), mtls: Boolean(config.tlsClientCa) });
   return { server, port };
 }

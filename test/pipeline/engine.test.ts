@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import sharp from 'sharp';
 
 import type { Engine } from '../../src/pipeline/engine.js';
 import { BundleError, CancelledError, InvalidArgumentError, OverloadedError } from '../../src/pipeline/errors.js';
-import { FIXTURE_BUNDLES } from '../helpers/paths.js';
+import { scratchCopy } from '../helpers/scratchBundles.js';
 import { collect, createTestEngine, psnr, sequenceRequest } from '../helpers/testEngine.js';
 
 describe('engine: the sequence loop', () => {
@@ -195,9 +194,7 @@ describe('engine: cancellation and admission', () => {
 
 describe('engine: bundles refused at load', () => {
   test('a bundle whose own defaults cannot run (defaults.scheduler lcm at 60 steps) is refused at load, naming them', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'stepframe-defaults-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    cpSync(FIXTURE_BUNDLES, dir, { recursive: true });
+    const dir = scratchCopy(t);
     const manifestPath = join(dir, 'baseline', 'stepframe.json');
     const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { defaults: Record<string, unknown> };
     manifest.defaults.scheduler = 'lcm';

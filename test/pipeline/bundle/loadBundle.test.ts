@@ -10,16 +10,7 @@ import { SessionPool } from '../../../src/pipeline/bundle/sessionPool.js';
 import { BundleError } from '../../../src/pipeline/errors.js';
 import { TEST_SESSION_SETTINGS } from '../../helpers/engineSettings.js';
 import { FIXTURE_BUNDLES, REPO_ROOT } from '../../helpers/paths.js';
-
-/** A scratch copy of the fixture set (bundles reference ../shared and the repo's tokenizer by relative path). */
-function scratchCopy(t: { after: (fn: () => void) => void }): string {
-  const root = mkdtempSync(join(tmpdir(), 'stepframe-bundles-'));
-  const dir = join(root, 'test', 'fixtures', 'bundles');
-  cpSync(FIXTURE_BUNDLES, dir, { recursive: true });
-  cpSync(join(REPO_ROOT, 'models', 'shared', 'tokenizer'), join(root, 'models', 'shared', 'tokenizer'), { recursive: true });
-  t.after(() => rmSync(root, { recursive: true, force: true }));
-  return dir;
-}
+import { scratchCopy } from '../../helpers/scratchBundles.js';
 
 /** Renames a tensor inside a serialized ONNX file; same-length names keep the protobuf valid. */
 function renameTensor(file: string, from: string, to: string): void {
