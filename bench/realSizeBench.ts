@@ -6,7 +6,7 @@
  *   3. one UNet call at 2 and at 8 rows (bare session, all cores).
  * Writes bench/results/real-size.json.
  *
- *   node dist/bench/realSizeBench.js --models /tmp/sd15-bench/models --bundle sd15-concatenation
+ *   node --expose-gc dist/bench/realSizeBench.js --models /tmp/sd15-bench/models --bundle sd15-concatenation [--rows 2,8] [--skip-layouts]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
@@ -23,6 +23,8 @@ const { values: args } = parseArgs({
     models: { type: 'string', default: '/tmp/sd15-bench/models' },
     bundle: { type: 'string', default: 'sd15-concatenation' },
     calls: { type: 'string', default: '3' },
+    rows: { type: 'string', default: '2,8' },
+    'skip-layouts': { type: 'boolean', default: false },
   },
 });
 const cores = availableParallelism();
@@ -87,7 +89,16 @@ const results: Record<string, unknown> = {
   date: new Date().toISOString(), cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version,
   bundle: args.bundle,
 };
-results.layouts = [await layout(1, cores), await layout(cores, 1)];
-results.unetCalls = [await unetCall(2, Number(args.calls)), await unetCall(8, Number(args.calls))];
-mkdirSync(join('bench', 'results'), { recursive: true });
-writeFileSync(join('bench', 'results', 'real-size.json'), JSON.stringify(results, null, 2) + '\n');
+const out = join('bench', 'results', 'real-size.json');
+const save = () => {
+  mkdirSync(join('bench', 'results'), { recursive: true });
+  writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
+};
+if (!args['skip-layouts']) results.layouts = [await layout(1, cores), await layout(cores, 1)];
+save();
+// Each call size is saved as it ends: at 512×512 an 8-row call may not fit in memory at all.
+results.unetCalls = [];
+for (const rows of args.rows!.split(',').map(Number)) {
+  (results.unetCalls as unknown[]).push(await unetCall(rows, Number(args.calls)));
+  save();
+}
