@@ -9,6 +9,7 @@ import { BundleRuntime } from './bundleRuntime.js';
 import { BundleError, CancelledError, EngineError, InvalidArgumentError } from './errors.js';
 import type { ExecutionSettings } from './execution/executionSettings.js';
 import type { ExecutorStats } from './execution/executorPool.js';
+import { largestUnetBytes, layoutFor } from './execution/layout.js';
 import { SCHEDULER_NAMES } from './schedulers/index.js';
 import { runSequence } from './sequenceLoop.js';
 import type { SequenceHooks, SequenceRequest, StepImage } from './sequenceRequest.js';
@@ -80,7 +81,10 @@ export class Engine {
     // Configured, else declared by the models folder (read before any model loads, so a bad file fails fast), else the first bundle.
     const requestedDefault = options.defaultModel ?? (await declaredDefaultModel(options.modelsDir));
     if (dirs.length === 0) throw new BundleError(`no bundles found in ${options.modelsDir} (expected folders with stepframe.json or unet/model.onnx)`);
-    const pool = new SessionPool(options.session);
+    // The executor layout follows the models' size where the flags leave it open (layout.ts says why).
+    const layout = layoutFor(options.session, largestUnetBytes(dirs));
+    options.session.log('executor layout', { rule: layout.rule });
+    const pool = new SessionPool(layout.settings);
     const loader = new BundleLoader(pool, { verifyWeights: options.verifyWeights, log: options.session.log, warn: options.session.warn });
     const batchers = new Map<OnnxModel, BatchedModel>();
     const runtimes = new Map<string, BundleRuntime>();

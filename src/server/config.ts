@@ -80,7 +80,7 @@ export const OPTIONS: readonly Option[] = [
   { key: 'interOpThreads', flag: 'inter-op-threads', env: 'STEPFRAME_INTER_OP_THREADS', kind: 'int', default: 1, min: 0, max: 1024, help: 'ONNX Runtime inter-op threads per session' },
   { key: 'executionProviders', flag: 'execution-providers', env: 'STEPFRAME_EXECUTION_PROVIDERS', kind: 'list', default: ['cuda', 'cpu'], help: 'ONNX Runtime providers, tried in order' },
   { key: 'executionMode', flag: 'execution-mode', env: 'STEPFRAME_EXECUTION_MODE', kind: 'enum', default: 'workers', values: ['workers', 'main-thread'], help: 'where model calls run: worker-thread executors, or the main thread' },
-  { key: 'executors', flag: 'executors', env: 'STEPFRAME_EXECUTORS', kind: 'int', default: 0, min: 0, max: 256, help: 'executor threads, each holding every model (0: one per CUDA device on CUDA, else one per core)' },
+  { key: 'executors', flag: 'executors', env: 'STEPFRAME_EXECUTORS', kind: 'int', default: 0, min: 0, max: 256, help: 'executor threads, each holding every model (0: by model size: one per CUDA device on CUDA; on CPU one per core, or one using every core when a UNet is 256 MiB or more)' },
   { key: 'cudaDeviceIds', flag: 'cuda-device-ids', env: 'STEPFRAME_CUDA_DEVICE_IDS', kind: 'intList', default: [0], help: 'CUDA devices, one executor each (passed to the provider as deviceId)' },
   { key: 'verifyWeights', flag: 'verify-weights', env: 'STEPFRAME_VERIFY_WEIGHTS', kind: 'bool', default: true, help: 'check each model file against the sha256 in stepframe.json at load (false: trusted storage)' },
   { key: 'drainTimeoutS', flag: 'drain-timeout-s', env: 'STEPFRAME_DRAIN_TIMEOUT_S', kind: 'number', default: 30, min: 0, max: 86400, help: 'on SIGTERM, how long in-flight work may finish' },

@@ -9,8 +9,10 @@ export interface ExecutionSettings {
    * on the main thread, which every model call blocks (the engine before executors; for comparison).
    */
   mode: 'workers' | 'main-thread';
-  /** Executors (worker threads); 0 picks one per CUDA device when CUDA loads, else one per core. */
+  /** Executors (worker threads); 0 picks one per CUDA device when CUDA loads, else one per core (one in all for large models). */
   executors: number;
+  /** Set by layoutFor when a bundle's UNet is real-size: with `executors` 0, CPU gets one executor, not one per core. */
+  largeModels?: boolean;
   /** CUDA devices, one executor each by default; passed to the CUDA provider as `deviceId`. */
   cudaDeviceIds: readonly number[];
   log: (message: string, fields?: Record<string, unknown>) => void;

@@ -166,7 +166,8 @@ export class ExecutorPool {
   private decideSize(provider: string): number {
     if (this.settings.mode === 'main-thread') return 1;
     if (this.settings.executors > 0) return this.settings.executors;
-    return DEVICE_PROVIDERS.has(provider) ? Math.max(1, this.settings.cudaDeviceIds.length) : availableParallelism();
+    if (DEVICE_PROVIDERS.has(provider)) return Math.max(1, this.settings.cudaDeviceIds.length);
+    return this.settings.largeModels ? 1 : availableParallelism();
   }
 
   private spawn(index: number): Executor {
