@@ -1,5 +1,5 @@
 import type { ImagePreprocessConfig } from './bundle/preprocessorConfig.js';
-import { type RgbImage, decodeImage, imageSize, resizeBicubic } from './rgbImage.js';
+import { type RgbImage, decodeImage, resizeBicubic } from './rgbImage.js';
 import type { Tensor } from './tensor.js';
 
 /**
@@ -49,8 +49,8 @@ export function resizedSize(width: number, height: number, config: ImagePreproce
  * up to 4096×4096×3 (48 MB) for its whole life.
  */
 export async function fitForImageEncoder(bytes: Uint8Array, config: ImagePreprocessConfig, field = 'init_image'): Promise<RgbImage> {
-  await imageSize(bytes, field); // refuses an oversized image from its header, before decoding any pixel
-  // Decoded whole, then resized as clipPixelValues resizes: the full-size pixels live only for this call.
+  // Decoded whole (an image past the pixel limit is refused from its header), then resized as
+  // clipPixelValues resizes: the full-size pixels live only for this call.
   const full = await decodeImage(bytes, field);
   const target = config.doResize ? resizedSize(full.width, full.height, config) : full;
   const resized = await resizeBicubic(full, target.width, target.height);

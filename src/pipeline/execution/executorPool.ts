@@ -92,8 +92,8 @@ export class ExecutorPool {
   }
 
   /** One model call on the next free executor. */
-  async run(modelId: number, feeds: Record<string, WireFeed>, outputNames: readonly string[], signal?: AbortSignal): Promise<WireOutputs> {
-    const lease = await this.lease(signal);
+  async run(modelId: number, feeds: Record<string, WireFeed>, outputNames: readonly string[]): Promise<WireOutputs> {
+    const lease = await this.lease();
     try {
       return await lease.executor.run(modelId, feeds, outputNames);
     } finally {

@@ -22,7 +22,7 @@ export function largestUnetBytes(bundleDirs: readonly string[]): number {
     try {
       for (const file of readdirSync(unet)) bytes += statSync(join(unet, file)).size;
     } catch {
-      continue; // a bundle whose UNet lives elsewhere (a shared path) is sized by its own folder's owner
+      continue; // no unet/ folder of its own: its UNet is another bundle's, sized there
     }
     largest = Math.max(largest, bytes);
   }

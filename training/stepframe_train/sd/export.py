@@ -25,11 +25,10 @@ from ..manifest import build_manifest
 from ..onnx_export import ComponentExport, tensor_specs
 from ..parity import PARITY_FILE, write_parity
 from ..stack import parameter_count
-from ..onnx_export import _FuserGraph
 from .folders import ClipVision, StableDiffusion, load_clip_vision, load_stable_diffusion
 from .onnx_writer import write_onnx
 from .run_checkpoint import load_run
-from .stack import FuserShape, pad_token_id
+from .stack import FuserShape, pad_token_id, pooled_image
 
 # The paper's sampling: DDPM, 50 steps, guidance 7.5. Its fine-tuning drops text and image together,
 # so one guidance scale (two rows).
@@ -37,42 +36,16 @@ PAPER_DEFAULTS = {"scheduler": "ddpm", "num_inference_steps": 50, "guidance_scal
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "special_tokens_map.json", "tokenizer_config.json")
 
 
-class _TextGraph(nn.Module):
-    def __init__(self, model):
+class _Call(nn.Module):
+    """A module whose forward is `call(module, *inputs)`: what torch.onnx.export traces, with the contract's outputs."""
+
+    def __init__(self, module: nn.Module, call):
         super().__init__()
-        self.model = model
+        self.module = module
+        self.call = call
 
-    def forward(self, input_ids):
-        hidden, pooled, _ = self.model(input_ids)
-        return hidden, pooled
-
-
-class _VisionGraph(nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, pixel_values):
-        hidden, pooled, embeds = self.model(pixel_values)
-        return hidden, (embeds if embeds is not None else pooled)
-
-
-class _VaeEncoderGraph(nn.Module):
-    def __init__(self, vae):
-        super().__init__()
-        self.vae = vae
-
-    def forward(self, sample):
-        return self.vae.latent_parameters(sample)
-
-
-class _VaeDecoderGraph(nn.Module):
-    def __init__(self, vae):
-        super().__init__()
-        self.vae = vae
-
-    def forward(self, latent_sample):
-        return self.vae.decode(latent_sample)
+    def forward(self, *inputs):
+        return self.call(self.module, *inputs)
 
 
 def component_exports(sd: StableDiffusion, vision: ClipVision | None, fuser: nn.Module | None, shape: FuserShape | None) -> list[ComponentExport]:
@@ -83,9 +56,9 @@ def component_exports(sd: StableDiffusion, vision: ClipVision | None, fuser: nn.
     ids = torch.full((b, 77), 49407, dtype=torch.int64)
     ids[:, 0] = 49406
     exports = [
-        ComponentExport("text_encoder", _TextGraph(sd.text_encoder), (ids,), ("input_ids",), ("last_hidden_state", "pooler_output")),
-        ComponentExport("vae_encoder", _VaeEncoderGraph(sd.vae), (torch.zeros(b, 3, size, size),), ("sample",), ("latent_parameters",)),
-        ComponentExport("vae_decoder", _VaeDecoderGraph(sd.vae), (torch.zeros(b, channels, latent, latent),), ("latent_sample",), ("sample",)),
+        ComponentExport("text_encoder", _Call(sd.text_encoder, lambda m, ids: m(ids)[:2]), (ids,), ("input_ids",), ("last_hidden_state", "pooler_output")),
+        ComponentExport("vae_encoder", _Call(sd.vae, lambda m, sample: m.latent_parameters(sample)), (torch.zeros(b, 3, size, size),), ("sample",), ("latent_parameters",)),
+        ComponentExport("vae_decoder", _Call(sd.vae, lambda m, latents: m.decode(latents)), (torch.zeros(b, channels, latent, latent),), ("latent_sample",), ("sample",)),
         ComponentExport("unet", sd.unet, (torch.zeros(b, channels, latent, latent), torch.tensor([999, 1], dtype=torch.int64),
                                           torch.zeros(b, 77, sd.unet.config.cross_attention_dim)),
                         ("sample", "timestep", "encoder_hidden_states"), ("out_sample",)),
@@ -93,13 +66,18 @@ def component_exports(sd: StableDiffusion, vision: ClipVision | None, fuser: nn.
     if vision is not None and fuser is not None and shape is not None:
         v = vision.model.config
         pooled_name = "image_embeds" if v.with_projection else "pooler_output"
-        exports.append(ComponentExport("image_encoder", _VisionGraph(vision.model), (torch.zeros(b, 3, v.image_size, v.image_size),),
+        exports.append(ComponentExport("image_encoder", _Call(vision.model, lambda m, pixels: _hidden_and_pooled(m(pixels))), (torch.zeros(b, 3, v.image_size, v.image_size),),
                                        ("pixel_values",), ("last_hidden_state", pooled_name)))
-        exports.append(ComponentExport("fuser", _FuserGraph(fuser), (
+        exports.append(ComponentExport("fuser", _Call(fuser, lambda m, *tokens: m(*tokens)), (
             torch.zeros(b, shape.text_tokens, shape.text_dim), torch.zeros(b, shape.text_dim),
             torch.zeros(b, shape.image_tokens, shape.image_dim), torch.zeros(b, shape.image_pooled_dim)),
             ("text_hidden_states", "text_pooled", "image_hidden_states", "image_pooled"), ("encoder_hidden_states",)))
     return exports
+
+
+def _hidden_and_pooled(outputs):
+    """The vision tower's last_hidden_state and its pooled output as the contract names it (pooled_image)."""
+    return outputs[0], pooled_image(outputs)
 
 
 def _sha256(path: Path) -> str:
@@ -117,7 +95,7 @@ def apply_run(sd: StableDiffusion, run: dict[str, Any]) -> tuple[nn.Module, Fuse
     for key, tensor in run["unet"].items():
         if key not in unet_state or unet_state[key].shape != tensor.shape:
             raise ValueError(f"the run's UNet parameter {key!r} does not fit this base's UNet: was the run fine-tuned from another --base?")
-    sd.unet.load_state_dict({**unet_state, **run["unet"]})
+    sd.unet.load_state_dict({**unet_state, **run.pop("unet")})  # popped: its tensors need not outlive the load
     fuser = shape.build()
     fuser.load_state_dict(run["fuser"])
     return fuser.eval(), shape
@@ -131,7 +109,6 @@ def export_bundle(base: Path, image_encoder: Path | None, run_dir: Path | None, 
     if run_dir is not None:
         run = load_run(run_dir)
         fuser, shape = apply_run(sd, run)
-        run["unet"] = None  # applied: its tensors need not stay alive beside the UNet's during export
         if shape.kind == "baseline":
             fuser = None
     vision = None

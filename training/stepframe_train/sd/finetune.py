@@ -82,6 +82,7 @@ class Trainer:
         self.acp = sd_alphas_cumprod().to(self.device)
         self.scaling = sd.vae.config.scaling_factor
         self.scaler = torch.cuda.amp.GradScaler() if s.precision == "fp16" else None
+        self._empty: tuple[torch.Tensor, torch.Tensor] | None = None
         self.step = 0
 
     def _trainable_unet_parameters(self) -> dict[str, torch.nn.Parameter]:
@@ -121,14 +122,20 @@ class Trainer:
             image_pooled = torch.zeros(len(rows), self.shape.image_pooled_dim, device=self.device)
         return text_hidden, text_pooled, image_hidden, image_pooled, latents, previous_latents, has_previous
 
+    @torch.no_grad()
+    def _empty_prompt(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The empty prompt's encoding (the unconditional text), computed once: the text encoder is frozen."""
+        if self._empty is None:
+            hidden, pooled, _ = self.sd.text_encoder(tokenize(self.tokenizer, [""], self.pad_id).to(self.device))
+            self._empty = (hidden, pooled)
+        return self._empty
+
     def _loss(self, rows: list[Row], g: torch.Generator) -> tuple[torch.Tensor, float, float]:
         text_hidden, text_pooled, image_hidden, image_pooled, x0, previous, has_previous = self._encode(rows)
         b = len(rows)
         drop = torch.rand(b, generator=g).to(self.device) < self.s.cond_dropout
         if drop.any():
-            empty = tokenize(self.tokenizer, [""], self.pad_id).to(self.device)
-            with torch.no_grad():
-                empty_hidden, empty_pooled, _ = self.sd.text_encoder(empty)
+            empty_hidden, empty_pooled = self._empty_prompt()
             text_hidden = torch.where(drop[:, None, None], empty_hidden, text_hidden)
             text_pooled = torch.where(drop[:, None], empty_pooled, text_pooled)
         # No previous image (a first step) or a dropped one: zero embeddings, as the bundle's `zeros` conditioning.

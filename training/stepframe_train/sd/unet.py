@@ -46,11 +46,9 @@ class UNetConfig:
         r.only("_class_name", "UNet2DConditionModel")
         levels = len(r.take("block_out_channels", check=is_int_list, expect="a list of channel counts"))
         per_level = lambda v: is_int(v) or (is_int_list(v) and len(v) == levels)  # noqa: E731
-        heads = r.take("attention_head_dim", 8, per_level, f"an int or a list of {levels}")
-        if r.data.get("num_attention_heads") is not None:
-            heads = r.take("num_attention_heads", None, per_level, f"an int or a list of {levels}")
-        else:
-            r.take("num_attention_heads", None)
+        # diffusers: num_attention_heads or attention_head_dim (which SD's configs use as the head count).
+        head_dim = r.take("attention_head_dim", 8, per_level, f"an int or a list of {levels}")
+        heads = r.take("num_attention_heads", None, lambda v: v is None or per_level(v), f"an int or a list of {levels}") or head_dim
         layers = r.take("transformer_layers_per_block", 1, per_level, f"an int or a list of {levels}")
         for key, supported in {
             "act_fn": ("silu",), "addition_embed_type": (None,), "addition_time_embed_dim": (None,), "attention_type": ("default",),

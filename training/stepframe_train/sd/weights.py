@@ -79,15 +79,12 @@ def read_weights(folder: Path, stem: str) -> dict[str, torch.Tensor]:
     `stem` is "diffusion_pytorch_model" (diffusers) or "model" (transformers); the first of
     STEM.safetensors, STEM.safetensors.index.json (shards), STEM.bin, STEM.bin.index.json wins.
     """
-    single = folder / f"{stem}.safetensors"
-    if single.exists():
-        return read_safetensors(single)
-    for suffix, reader in ((".safetensors", read_safetensors), (".bin", _read_bin)):
-        index = folder / f"{stem}{suffix}.index.json"
+    for single, reader in ((folder / f"{stem}.safetensors", read_safetensors), (folder / f"{stem}.bin", _read_bin)):
+        if single.exists():
+            return reader(single)
+        index = single.with_name(f"{single.name}.index.json")
         if index.exists():
             return _read_sharded(index, reader)
-        if suffix == ".bin" and (folder / f"{stem}.bin").exists():
-            return _read_bin(folder / f"{stem}.bin")
     raise CheckpointError(f"{folder}: no weights ({stem}.safetensors, {stem}.safetensors.index.json, {stem}.bin or {stem}.bin.index.json)")
 
 
