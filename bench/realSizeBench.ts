@@ -1,30 +1,38 @@
 /**
- * The engine on an SD 1.5-sized bundle (random weights from `npm run bench:real-size:bundle`), measured on
- * this machine's CPU, in one run:
- *   1. load time and RSS after load, by executor layout (1 executor × all cores, N executors × 1 thread);
+ * The engine on an SD 1.5-sized bundle (random weights from the real-SD export), measured on this
+ * machine's CPU, in one run:
+ *   1. load time and memory after load, by executor layout (1 executor × all cores, N executors ×
+ *      1 thread) and by weight prepacking (on: every session repacks its own copy; off: sessions
+ *      read the memory-mapped external data, one copy per process);
  *   2. a 512×512 request with 2 denoising steps: time to first image (guidance on: 2 UNet rows a step);
- *   3. one UNet call at 2 and at 8 rows (bare session, all cores).
+ *   3. hashing every weight file, as --verify-weights does at load;
+ *   4. time to first image under --max-loaded-bundles 1 with two bundles: the bundle already loaded,
+ *      and the other one (unload, load, then generate);
+ *   5. optionally one UNet call at --rows (bare session, all cores).
  * Writes bench/results/real-size.json.
  *
  *   node --expose-gc dist/bench/realSizeBench.js --models /tmp/sd15-bench/models --bundle sd15-concatenation [--rows 2,8] [--skip-layouts]
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import * as ort from 'onnxruntime-node';
 
 import { Engine } from '../src/pipeline/engine.js';
 import type { SequenceRequest } from '../src/pipeline/sequenceRequest.js';
+import { verifyComponentHash } from '../src/pipeline/bundle/verifyWeights.js';
 
 const { values: args } = parseArgs({
   options: {
     models: { type: 'string', default: '/tmp/sd15-bench/models' },
     bundle: { type: 'string', default: 'sd15-concatenation' },
     calls: { type: 'string', default: '3' },
-    rows: { type: 'string', default: '2,8' },
+    rows: { type: 'string', default: '' },
+    prepacking: { type: 'string', default: 'on,off' },
     'skip-layouts': { type: 'boolean', default: false },
+    'skip-switch': { type: 'boolean', default: false },
   },
 });
 const cores = availableParallelism();
@@ -35,6 +43,13 @@ function rss(): number {
   return process.memoryUsage().rss;
 }
 
+/** Resident memory split into private (anonymous) and file-backed pages (the memory-mapped weights). */
+function residentSplit(): { anonMiB: number; fileMiB: number } {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const kib = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { anonMiB: Math.round(kib('RssAnon') / 1024), fileMiB: Math.round(kib('RssFile') / 1024) };
+}
+
 function request(): SequenceRequest {
   return {
     model: args.bundle!, steps: ['chop the carrots'], seed: 1n, numInferenceSteps: 2, guidanceScale: 7.5, imageGuidanceScale: null,
@@ -42,22 +57,35 @@ function request(): SequenceRequest {
   };
 }
 
-async function layout(executors: number, intraOp: number): Promise<Record<string, number | string>> {
+function createEngine(modelsDir: string, executors: number, intraOp: number, prepacking: 'on' | 'off' | 'auto', maxLoaded: number | null = null, defaultModel = args.bundle): Promise<Engine> {
+  return Engine.create({
+    modelsDir, defaultModel,
+    session: { executionProviders: ['cpu'], interOpNumThreads: 1, cudaDeviceIds: [], log: () => undefined, mode: 'workers', executors, intraOpNumThreads: intraOp, weightPrepacking: prepacking },
+    batch: { maxBatch: 16, maxQueueDelayMs: 2 }, admission: { maxActiveSequences: 8, maxQueuedSequences: 64 },
+    residency: { budgetBytes: null, maxLoaded },
+  });
+}
+
+async function firstImageSeconds(engine: Engine, model: string): Promise<number> {
+  const t0 = performance.now();
+  let first = 0;
+  for await (const _ of engine.generate({ ...request(), model })) if (!first) first = (performance.now() - t0) / 1000;
+  return first;
+}
+
+async function layout(executors: number, intraOp: number, prepacking: 'on' | 'off'): Promise<Record<string, number | string>> {
   const before = rss();
   const t0 = performance.now();
-  const engine = await Engine.create({
-    modelsDir: args.models!, defaultModel: args.bundle,
-    session: { executionProviders: ['cpu'], interOpNumThreads: 1, cudaDeviceIds: [], log: () => undefined, mode: 'workers', executors, intraOpNumThreads: intraOp },
-    batch: { maxBatch: 16, maxQueueDelayMs: 2 }, admission: { maxActiveSequences: 8, maxQueuedSequences: 64 },
-  });
+  const engine = await createEngine(args.models!, executors, intraOp, prepacking);
   const loadS = (performance.now() - t0) / 1000;
   const loaded = rss();
-  const t1 = performance.now();
-  let firstImageS = 0;
-  for await (const _ of engine.generate(request())) {
-    if (!firstImageS) firstImageS = (performance.now() - t1) / 1000;
-  }
-  const result = { layout: `${executors} executor(s) × ${intraOp} thread(s)`, loadS, rssAfterLoadMiB: mib(loaded), rssAddedMiB: mib(loaded - before), timeToFirstImageS: firstImageS };
+  const split = residentSplit();
+  const firstImageS = await firstImageSeconds(engine, args.bundle!);
+  const afterImage = rss();
+  const result = {
+    layout: `${executors} executor(s) × ${intraOp} thread(s)`, prepacking, loadS, rssAfterLoadMiB: mib(loaded), rssAddedMiB: mib(loaded - before), ...split,
+    timeToFirstImageS: firstImageS, rssAfterFirstImageMiB: mib(afterImage),
+  };
   await engine.dispose();
   console.log(JSON.stringify(result));
   return result;
@@ -94,11 +122,68 @@ const save = () => {
   mkdirSync(join('bench', 'results'), { recursive: true });
   writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
 };
-if (!args['skip-layouts']) results.layouts = [await layout(1, cores), await layout(cores, 1)];
+if (!args['skip-layouts']) {
+  results.layouts = [];
+  for (const prepacking of args.prepacking!.split(',') as ('on' | 'off')[]) {
+    for (const [executors, intraOp] of [[1, cores], [cores, 1]]) {
+      (results.layouts as unknown[]).push(await layout(executors, intraOp, prepacking));
+      save();
+    }
+  }
+}
+
+/** Every weight file of the bundle hashed as --verify-weights does (the expected digest is wrong on purpose: the time is what counts). */
+async function hashing(): Promise<Record<string, number>> {
+  const dir = join(args.models!, args.bundle!);
+  const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => join(dir, f)).filter((f) => /\.onnx(_data)?$/.test(f));
+  const bytes = files.reduce((sum, f) => sum + statSync(f).size, 0);
+  const t0 = performance.now();
+  for (const file of files) await verifyComponentHash(file, '0'.repeat(64), 'bench').catch(() => undefined);
+  const seconds = (performance.now() - t0) / 1000;
+  const result = { files: files.length, gib: bytes / 2 ** 30, seconds, gibPerSecond: bytes / 2 ** 30 / seconds };
+  console.log(JSON.stringify({ hashing: result }));
+  return result;
+}
+results.hashing = await hashing();
 save();
+
+/**
+ * Two bundles under --max-loaded-bundles 1: a second folder whose stepframe.json names another bundle
+ * and whose other files are hard links to the first's (the same weights, no extra disk).
+ */
+async function bundleSwitch(): Promise<Record<string, number>> {
+  const root = join(args.models!, '..', 'switch-models');
+  rmSync(root, { recursive: true, force: true });
+  const source = join(args.models!, args.bundle!);
+  const manifest = JSON.parse(readFileSync(join(source, 'stepframe.json'), 'utf8')) as { name: string };
+  for (const name of ['a', 'b']) {
+    const target = join(root, `${args.bundle}-${name}`);
+    for (const file of readdirSync(source, { recursive: true, encoding: 'utf8' })) {
+      const from = join(source, file);
+      if (statSync(from).isDirectory() || file === 'stepframe.json') continue;
+      mkdirSync(dirname(join(target, file)), { recursive: true });
+      linkSync(from, join(target, file));
+    }
+    writeFileSync(join(target, 'stepframe.json'), JSON.stringify({ ...manifest, name: `${args.bundle}-${name}` }, null, 2));
+  }
+  const engine = await createEngine(root, 1, cores, 'auto', 1, `${args.bundle}-b`);
+  const other = `${args.bundle}-a`; // loaded first at start, so unloaded for the default (b)
+  const warmS = await firstImageSeconds(engine, `${args.bundle}-b`);
+  const coldS = await firstImageSeconds(engine, other);
+  await engine.dispose();
+  rmSync(root, { recursive: true, force: true });
+  const result = { warmTimeToFirstImageS: warmS, coldTimeToFirstImageS: coldS };
+  console.log(JSON.stringify({ switch: result }));
+  return result;
+}
+if (!args['skip-switch']) {
+  results.bundleSwitch = await bundleSwitch();
+  save();
+}
+
 // Each call size is saved as it ends: at 512×512 an 8-row call may not fit in memory at all.
 results.unetCalls = [];
-for (const rows of args.rows!.split(',').map(Number)) {
+for (const rows of args.rows!.split(',').filter(Boolean).map(Number)) {
   (results.unetCalls as unknown[]).push(await unetCall(rows, Number(args.calls)));
   save();
 }

@@ -14,7 +14,20 @@ export class AdmissionGate {
   private paused = 0;
   private readonly waiting: { admit: () => void; signal?: AbortSignal }[] = [];
 
-  constructor(private readonly limits: AdmissionLimits) {}
+  /** `queuedElsewhere`: sequences waiting before the gate (for their bundle to load), counted against the queue limit too. */
+  constructor(
+    private readonly limits: AdmissionLimits,
+    private readonly queuedElsewhere: () => number = () => 0,
+  ) {}
+
+  /** Throws OverloadedError when one more waiting sequence would pass maxQueuedSequences. */
+  checkQueueRoom(): void {
+    const elsewhere = this.queuedElsewhere();
+    if (this.waiting.length + this.paused + elsewhere < this.limits.maxQueuedSequences) return;
+    throw new OverloadedError(
+      `${this.active} sequences are generating, ${this.waiting.length} are queued, ${this.paused} wait for slow readers and ${elsewhere} for their bundle to load (limits ${this.limits.maxActiveSequences} and ${this.limits.maxQueuedSequences}); retry later`,
+    );
+  }
 
   get activeCount(): number {
     return this.active;
@@ -61,11 +74,7 @@ export class AdmissionGate {
       this.active++;
       return this.releaser();
     }
-    if (!options.resume && this.waiting.length + this.paused >= this.limits.maxQueuedSequences) {
-      throw new OverloadedError(
-        `${this.active} sequences are generating, ${this.waiting.length} are queued and ${this.paused} wait for slow readers (limits ${this.limits.maxActiveSequences} and ${this.limits.maxQueuedSequences}); retry later`,
-      );
-    }
+    if (!options.resume) this.checkQueueRoom();
     await new Promise<void>((resolve, reject) => {
       const entry = {
         signal,

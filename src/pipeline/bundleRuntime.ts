@@ -1,7 +1,8 @@
 import { type BatchLimits, type BatchObserver, BatchedModel } from './batching/batchedModel.js';
 import type { LoadedBundle } from './bundle/loadBundle.js';
 import type { OnnxModel } from './bundle/onnxModel.js';
-import { type Scheduler, createScheduler } from './schedulers/index.js';
+import { SchedulerSet } from './schedulers/schedulerSet.js';
+import type { Scheduler } from './schedulers/index.js';
 import type { Tensor } from './tensor.js';
 
 /** Image embeddings: the image encoder's outputs, or zeros for "no previous image". */
@@ -27,7 +28,6 @@ export class BundleRuntime {
   readonly guidanceEmbeddingWidth: number | null;
   /** The image encoder's pooled embedding: pooler_output, or a projection model's image_embeds. */
   readonly pooledImageOutput: 'pooler_output' | 'image_embeds';
-  private readonly schedulers = new Map<string, Scheduler>();
   private zeroImage: ImageEmbedding | null = null;
 
   constructor(
@@ -35,6 +35,8 @@ export class BundleRuntime {
     batchers: Map<OnnxModel, BatchedModel>,
     limits: BatchLimits,
     observer: BatchObserver,
+    /** Kept by the engine across unloads, so a reloaded bundle keeps its tables. */
+    readonly schedulers: SchedulerSet = new SchedulerSet(bundle.schedulerConfig),
   ) {
     this.scalarTimestep = bundle.unet.inputRank('timestep') === 0;
     // float16 timesteps are fed as float32 and rounded by the executor; int32 ones likewise from int64.
@@ -61,18 +63,8 @@ export class BundleRuntime {
     return this.bundle.manifest.name;
   }
 
-  /**
-   * Schedulers (and their noise tables) are built once per bundle and name. The cache is keyed by
-   * the name alone, which createScheduler refuses unless it is one of SCHEDULER_NAMES, so it holds
-   * at most that many entries; per-request values such as η go to the run, not into the key.
-   */
   scheduler(name: string): Scheduler {
-    let scheduler = this.schedulers.get(name);
-    if (!scheduler) {
-      scheduler = createScheduler(name, this.bundle.schedulerConfig);
-      this.schedulers.set(name, scheduler);
-    }
-    return scheduler;
+    return this.schedulers.get(name);
   }
 
   /** The declared "no previous image" input: zero embeddings shaped like the image encoder's outputs. */

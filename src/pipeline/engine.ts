@@ -1,16 +1,21 @@
 import type { BatchLimits, BatchObserver, BatchedModel } from './batching/batchedModel.js';
-import { BundleLoader, declaredDefaultModel, findBundleDirs } from './bundle/loadBundle.js';
+import { BundleLoader, bundleWeightFiles, declaredDefaultModel, findBundleDirs } from './bundle/loadBundle.js';
 import type { BundleDefaults } from './bundle/manifest.js';
 import type { OnnxModel } from './bundle/onnxModel.js';
 import type { ImagePreprocessConfig } from './bundle/preprocessorConfig.js';
 import { SessionPool } from './bundle/sessionPool.js';
 import { AdmissionGate, type AdmissionLimits } from './admissionGate.js';
+import { abortable } from './abortable.js';
 import { BundleRuntime } from './bundleRuntime.js';
-import { BundleError, CancelledError, EngineError, InvalidArgumentError } from './errors.js';
+import { BundleError, InvalidArgumentError } from './errors.js';
 import type { ExecutionSettings } from './execution/executionSettings.js';
 import type { ExecutorStats } from './execution/executorPool.js';
 import { largestUnetBytes, layoutFor } from './execution/layout.js';
+import { type BundleEvent, type BundleState, BundleCatalog } from './residency/bundleCatalog.js';
+import { formatBytes } from './residency/memoryBudget.js';
+import type { ResidencyLimits } from './residency/residencyPlan.js';
 import { SCHEDULER_NAMES } from './schedulers/index.js';
+import { SchedulerSet } from './schedulers/schedulerSet.js';
 import { runSequence } from './sequenceLoop.js';
 import type { SequenceHooks, SequenceRequest, StepImage } from './sequenceRequest.js';
 import { SeededRandom } from './random.js';
@@ -28,6 +33,10 @@ export interface EngineOptions {
   observer?: BatchObserver;
   /** Check components against the sha256 in their manifests (default true). */
   verifyWeights?: boolean;
+  /** How many bundles, and how many bytes of weights, may be loaded at once (default: no limits, everything stays loaded). */
+  residency?: ResidencyLimits;
+  /** Bundle loads and unloads, for metrics. */
+  onBundleEvent?: (event: BundleEvent) => void;
 }
 
 /** What ListModels reports for one bundle. */
@@ -46,111 +55,137 @@ export interface ModelInfo {
   /** How the image encoder's input is prepared (null without one): the edge fits init images to it. */
   imagePreprocess: ImagePreprocessConfig | null;
   timestepInput: 'per_row' | 'scalar';
+  /** Whether its sessions are loaded now; a request for one that is not loads it. */
+  state: BundleState;
 }
 
 export interface EngineStats {
   activeSequences: number;
   /** Sequences waiting for a slow reader, holding no generation slot. */
   pausedSequences: number;
+  /** Waiting for a generation slot or for their bundle to load. */
   queuedSequences: number;
   /** UNet rows waiting for a batch, over all bundles. */
   queuedUnetRows: number;
   executors: ExecutorStats;
   /** Loaded models by the execution provider they run on (cuda, cpu). */
   modelsByProvider: Record<string, number>;
+  /** Bundles whose sessions are loaded now. */
+  loadedBundles: number;
+  /** Bytes of weights they hold, as the memory budget counts them. */
+  loadedWeightBytes: number;
 }
 
-/** Every loaded bundle, their batching loops, and admission control: the one object the server talks to. */
-export class Engine {
-  /** Fixed once loaded: a replaced executor loads each model on the provider it had. */
-  private readonly modelsByProvider: Record<string, number>;
+/** What a bundle's first load tells about it, kept while it is unloaded. */
+type BundleFacts = Omit<ModelInfo, 'isDefault' | 'state'>;
 
+/**
+ * Every bundle, which of them are loaded (the catalog), their batching loops, and admission
+ * control: the one object the server talks to.
+ */
+export class Engine {
   private constructor(
-    private readonly runtimes: ReadonlyMap<string, BundleRuntime>,
+    private readonly catalog: BundleCatalog<BundleRuntime>,
+    private readonly facts: ReadonlyMap<string, BundleFacts>,
+    private readonly schedulers: ReadonlyMap<string, SchedulerSet>,
     readonly defaultModel: string,
     private readonly gate: AdmissionGate,
     private readonly pool: SessionPool,
-  ) {
-    const models = new Set([...runtimes.values()].flatMap((r) => [r.bundle.textEncoder, r.bundle.unet, r.bundle.vaeDecoder, r.bundle.imageEncoder, r.bundle.fuser]));
-    this.modelsByProvider = {};
-    for (const model of models) if (model) this.modelsByProvider[model.provider] = (this.modelsByProvider[model.provider] ?? 0) + 1;
-  }
+  ) {}
 
   static async create(options: EngineOptions): Promise<Engine> {
     const dirs = await findBundleDirs(options.modelsDir);
     // Configured, else declared by the models folder (read before any model loads, so a bad file fails fast), else the first bundle.
     const requestedDefault = options.defaultModel ?? (await declaredDefaultModel(options.modelsDir));
     if (dirs.length === 0) throw new BundleError(`no bundles found in ${options.modelsDir} (expected folders with stepframe.json or unet/model.onnx)`);
+    const bundles = await Promise.all(dirs.map(async (dir) => ({ dir, ...(await bundleWeightFiles(dir)) })));
+    const defaultModel = requestedDefault ?? bundles[0].name;
+    if (!bundles.some((b) => b.name === defaultModel)) {
+      throw new BundleError(`default model ${defaultModel} is not among the bundles (${bundles.map((b) => b.name).join(', ')})`);
+    }
     // The executor layout follows the models' size where the flags leave it open (layout.ts says why).
     const layout = layoutFor(options.session, largestUnetBytes(dirs));
     options.session.log('executor layout', { rule: layout.rule });
     const pool = new SessionPool(layout.settings);
     const loader = new BundleLoader(pool, { verifyWeights: options.verifyWeights, log: options.session.log, warn: options.session.warn });
     const batchers = new Map<OnnxModel, BatchedModel>();
-    const runtimes = new Map<string, BundleRuntime>();
+    const facts = new Map<string, BundleFacts>();
+    const schedulers = new Map<string, SchedulerSet>();
+    const limits = options.residency ?? { budgetBytes: null, maxLoaded: null };
+    const catalog = new BundleCatalog<BundleRuntime>(
+      {
+        load: async (dir) => {
+          const bundle = await loader.load(dir);
+          const name = bundle.manifest.name;
+          if (!schedulers.has(name)) schedulers.set(name, new SchedulerSet(bundle.schedulerConfig));
+          const runtime = new BundleRuntime(bundle, batchers, options.batch, options.observer ?? (() => undefined), schedulers.get(name));
+          try {
+            checkDefaults(runtime);
+            if (runtime.imageEncoder) await runtime.noImage();
+          } catch (error) {
+            await loader.unload(bundle);
+            throw error;
+          }
+          if (!facts.has(name)) facts.set(name, describe(runtime));
+          return runtime;
+        },
+        unload: async (runtime) => {
+          for (const model of await loader.unload(runtime.bundle)) batchers.delete(model);
+        },
+        copies: (file) => (pool.sharedAcrossExecutors(file) ? 1 : pool.executors.plannedSize(pool.executors.providerInUse ?? layout.settings.executionProviders[0])),
+        onEvent: (event) => {
+          options.session.log(event.kind === 'load' ? 'bundle loaded' : 'bundle unloaded', { model: event.model, seconds: event.seconds });
+          options.onBundleEvent?.(event);
+        },
+      },
+      limits,
+    );
+    if (limits.budgetBytes !== null || limits.maxLoaded !== null) {
+      options.session.log('bundle residency', { budget: limits.budgetBytes === null ? 'none' : formatBytes(limits.budgetBytes), maxLoaded: limits.maxLoaded ?? 'no limit', bundles: bundles.length });
+    }
     try {
-      for (const dir of dirs) {
-        const bundle = await loader.load(dir);
-        if (runtimes.has(bundle.manifest.name)) throw new BundleError(`two bundles are named ${bundle.manifest.name} (in ${dir})`);
-        const runtime = new BundleRuntime(bundle, batchers, options.batch, options.observer ?? (() => undefined));
-        checkDefaults(runtime);
-        if (runtime.imageEncoder) await runtime.noImage();
-        runtimes.set(bundle.manifest.name, runtime);
-      }
+      // Every bundle loads once at start, so a broken one fails here, not at its first request.
+      // The default loads last: where not everything fits, it is the one left loaded.
+      for (const b of bundles) catalog.add(b.name, b.dir, b.files);
+      for (const b of [...bundles.filter((b) => b.name !== defaultModel), ...bundles.filter((b) => b.name === defaultModel)]) await catalog.preload(b.name);
     } catch (error) {
       await pool.dispose();
       throw error;
     }
-    const defaultModel = requestedDefault ?? [...runtimes.keys()][0];
-    if (!runtimes.has(defaultModel)) {
-      await pool.dispose();
-      throw new BundleError(`default model ${defaultModel} is not among the loaded bundles (${[...runtimes.keys()].join(', ')})`);
-    }
-    return new Engine(runtimes, defaultModel, new AdmissionGate(options.admission), pool);
+    return new Engine(catalog, facts, schedulers, defaultModel, new AdmissionGate(options.admission, () => catalog.waitingForLoad), pool);
   }
 
   models(): ModelInfo[] {
-    return [...this.runtimes.values()].map((r) => this.describe(r));
+    return this.catalog.names().map((name) => this.model(name));
   }
 
   /** The bundle a request names ('' means the default), or an INVALID_ARGUMENT naming the choices. */
   model(name: string): ModelInfo {
-    return this.describe(this.runtime(name));
+    const resolved = this.resolve(name);
+    return { ...this.facts.get(resolved)!, isDefault: resolved === this.defaultModel, state: this.catalog.state(resolved) };
   }
 
-  private runtime(name: string): BundleRuntime {
-    const runtime = this.runtimes.get(name || this.defaultModel);
-    if (!runtime) throw new InvalidArgumentError('model', `unknown model ${quoteInput(name)}; available: ${[...this.runtimes.keys()].join(', ')}`);
-    return runtime;
-  }
-
-  private describe(r: BundleRuntime): ModelInfo {
-    const m = r.bundle.manifest;
-    return {
-      name: m.name,
-      fuserKind: m.fuserKind,
-      width: m.width,
-      height: m.height,
-      imageGuidance: m.imageGuidance,
-      defaults: m.defaults,
-      schedulers: SCHEDULER_NAMES,
-      provider: r.bundle.unet.provider,
-      isDefault: m.name === this.defaultModel,
-      pooledImageOutput: r.imageEncoder ? r.pooledImageOutput : '',
-      imagePreprocess: r.imageEncoder ? r.bundle.imagePreprocess : null,
-      timestepInput: r.scalarTimestep ? 'scalar' : 'per_row',
-    };
+  private resolve(name: string): string {
+    const resolved = name || this.defaultModel;
+    if (!this.catalog.has(resolved)) throw new InvalidArgumentError('model', `unknown model ${quoteInput(name)}; available: ${this.catalog.names().join(', ')}`);
+    return resolved;
   }
 
   stats(): EngineStats {
-    const unets = new Set([...this.runtimes.values()].map((r) => r.unet));
+    const runtimes = this.catalog.loaded();
+    const unets = new Set(runtimes.map((r) => r.unet));
+    const models = new Set(runtimes.flatMap((r) => [r.bundle.textEncoder, r.bundle.unet, r.bundle.vaeDecoder, r.bundle.imageEncoder, r.bundle.fuser]));
+    const modelsByProvider: Record<string, number> = {};
+    for (const model of models) if (model) modelsByProvider[model.provider] = (modelsByProvider[model.provider] ?? 0) + 1;
     return {
       activeSequences: this.gate.activeCount,
       pausedSequences: this.gate.pausedCount,
-      queuedSequences: this.gate.queuedCount,
+      queuedSequences: this.gate.queuedCount + this.catalog.waitingForLoad,
       queuedUnetRows: [...unets].reduce((sum, u) => sum + u.queuedRows, 0),
       executors: this.pool.executors.stats(),
-      modelsByProvider: this.modelsByProvider,
+      modelsByProvider,
+      loadedBundles: runtimes.length,
+      loadedWeightBytes: this.catalog.loadedBytes(),
     };
   }
 
@@ -170,12 +205,24 @@ export class Engine {
 
   /**
    * Generates one image per step, in order. Admission happens before the first image: this throws
-   * OverloadedError when the queue is full, and waits (cancellably) for a slot otherwise.
+   * OverloadedError when the queue is full, and waits (cancellably) for its bundle to load and for
+   * a slot otherwise. The bundle stays loaded until the sequence ends.
    */
   async *generate(request: SequenceRequest, hooks: SequenceHooks = {}): AsyncGenerator<StepImage> {
-    const runtime = this.runtime(request.model);
-    // Before admission: a step count the scheduler cannot do is refused without running the encoders and fuser.
-    checkSampling(runtime, request.scheduler, request.numInferenceSteps, request.eta);
+    const name = this.resolve(request.model);
+    // Before admission: a step count the scheduler cannot do is refused without loading or running anything.
+    checkSampling(this.schedulers.get(name)!, request.scheduler, request.numInferenceSteps, request.eta);
+    // A sequence waiting for its bundle to load is queued: past the queue limit it is refused now.
+    if (this.catalog.state(name) !== 'loaded') this.gate.checkQueueRoom();
+    const hold = await this.catalog.acquire(name, hooks.signal);
+    try {
+      yield* this.admitted(hold.runtime, request, hooks);
+    } finally {
+      hold.release();
+    }
+  }
+
+  private async *admitted(runtime: BundleRuntime, request: SequenceRequest, hooks: SequenceHooks): AsyncGenerator<StepImage> {
     let release = await this.gate.acquire(hooks.signal);
     // A slow reader: the slot goes to others meanwhile; this sequence's state (the previous frame,
     // the remaining steps) waits in the suspended loop and costs no model time.
@@ -210,30 +257,33 @@ export class Engine {
   }
 }
 
-/** `promise`, or the signal's reason once it fires first. */
-function abortable(promise: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
-  if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason instanceof EngineError ? signal.reason : new CancelledError());
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason instanceof EngineError ? signal.reason : new CancelledError());
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      () => (signal.removeEventListener('abort', onAbort), resolve()),
-      (error: unknown) => (signal.removeEventListener('abort', onAbort), reject(error)),
-    );
-  });
+function describe(r: BundleRuntime): BundleFacts {
+  const m = r.bundle.manifest;
+  return {
+    name: m.name,
+    fuserKind: m.fuserKind,
+    width: m.width,
+    height: m.height,
+    imageGuidance: m.imageGuidance,
+    defaults: m.defaults,
+    schedulers: SCHEDULER_NAMES,
+    provider: r.bundle.unet.provider,
+    pooledImageOutput: r.imageEncoder ? r.pooledImageOutput : '',
+    imagePreprocess: r.imageEncoder ? r.bundle.imagePreprocess : null,
+    timestepInput: r.scalarTimestep ? 'scalar' : 'per_row',
+  };
 }
 
 /** Builds the run the request would use (cheap: tables are cached), so invalid step counts fail at the edge. */
-function checkSampling(runtime: BundleRuntime, scheduler: string, steps: number, eta: number): void {
-  runtime.scheduler(scheduler).setTimesteps(steps, new SeededRandom(0n), { eta });
+function checkSampling(schedulers: SchedulerSet, scheduler: string, steps: number, eta: number): void {
+  schedulers.get(scheduler).setTimesteps(steps, new SeededRandom(0n), { eta });
 }
 
 /** A bundle whose own defaults cannot run would fail every request that leaves them unset: refuse it at load. */
 function checkDefaults(runtime: BundleRuntime): void {
   const { scheduler, numInferenceSteps } = runtime.bundle.manifest.defaults;
   try {
-    checkSampling(runtime, scheduler, numInferenceSteps, 0);
+    checkSampling(runtime.schedulers, scheduler, numInferenceSteps, 0);
   } catch (error) {
     if (!(error instanceof InvalidArgumentError)) throw error;
     throw new BundleError(`bundle ${runtime.name}: defaults (scheduler ${quoteInput(scheduler)}, ${numInferenceSteps} steps) cannot run: ${error.message}`, { cause: error });

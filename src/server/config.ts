@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 
 import { quoteInput } from '../pipeline/quoteInput.js';
+import { type MemoryBudgetSetting, parseMemoryBudget } from '../pipeline/residency/memoryBudget.js';
 
 /** Every setting of the server, parsed and checked once at start. Nothing else reads process.env. */
 export interface Config {
@@ -30,6 +31,12 @@ export interface Config {
   executionMode: 'workers' | 'main-thread';
   /** Worker-thread executors; 0 picks one per CUDA device when CUDA loads, else one per core. */
   executors: number;
+  /** Weights all loaded bundles may hold; past it idle bundles are unloaded and load again on request. */
+  memoryBudget: MemoryBudgetSetting;
+  /** Most bundles loaded at once (0: no limit). */
+  maxLoadedBundles: number;
+  /** ONNX Runtime weight prepacking (auto: off for external-data weights, which executors then share). */
+  weightPrepacking: 'auto' | 'on' | 'off';
   cudaDeviceIds: number[];
   /** Check each component's sha256 against its manifest at load. */
   verifyWeights: boolean;
@@ -45,7 +52,7 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
-type Kind = 'string' | 'int' | 'number' | 'list' | 'intList' | 'bool' | 'enum';
+type Kind = 'string' | 'int' | 'number' | 'list' | 'intList' | 'bool' | 'enum' | 'memory';
 
 interface Option {
   key: keyof Config;
@@ -81,6 +88,9 @@ export const OPTIONS: readonly Option[] = [
   { key: 'executionProviders', flag: 'execution-providers', env: 'STEPFRAME_EXECUTION_PROVIDERS', kind: 'list', default: ['cuda', 'cpu'], help: 'ONNX Runtime providers, tried in order' },
   { key: 'executionMode', flag: 'execution-mode', env: 'STEPFRAME_EXECUTION_MODE', kind: 'enum', default: 'workers', values: ['workers', 'main-thread'], help: 'where model calls run: worker-thread executors, or the main thread' },
   { key: 'executors', flag: 'executors', env: 'STEPFRAME_EXECUTORS', kind: 'int', default: 0, min: 0, max: 256, help: 'executor threads, each holding every model (0: by model size: one per CUDA device on CUDA; on CPU one per core, or one using every core when a UNet is 256 MiB or more)' },
+  { key: 'memoryBudget', flag: 'memory-budget', env: 'STEPFRAME_MEMORY_BUDGET', kind: 'memory', default: { kind: 'unlimited' }, help: 'bytes of weights loaded bundles may hold (24GiB, 24G; auto: the machine\'s memory less max(25%, 2 GiB); none: everything stays loaded); the least recently used idle bundle is unloaded to make room' },
+  { key: 'maxLoadedBundles', flag: 'max-loaded-bundles', env: 'STEPFRAME_MAX_LOADED_BUNDLES', kind: 'int', default: 0, min: 0, max: 10000, help: 'most bundles loaded at once (0: no limit); others load on their first request' },
+  { key: 'weightPrepacking', flag: 'weight-prepacking', env: 'STEPFRAME_WEIGHT_PREPACKING', kind: 'enum', default: 'auto', values: ['auto', 'on', 'off'], help: 'ONNX Runtime weight prepacking (auto: off where weights are external data, so executors share one memory-mapped copy)' },
   { key: 'cudaDeviceIds', flag: 'cuda-device-ids', env: 'STEPFRAME_CUDA_DEVICE_IDS', kind: 'intList', default: [0], help: 'CUDA devices, one executor each (passed to the provider as deviceId)' },
   { key: 'verifyWeights', flag: 'verify-weights', env: 'STEPFRAME_VERIFY_WEIGHTS', kind: 'bool', default: true, help: 'check each model file against the sha256 in stepframe.json at load (false: trusted storage)' },
   { key: 'drainTimeoutS', flag: 'drain-timeout-s', env: 'STEPFRAME_DRAIN_TIMEOUT_S', kind: 'number', default: 30, min: 0, max: 86400, help: 'on SIGTERM, how long in-flight work may finish' },
@@ -114,6 +124,12 @@ function convert(option: Option, raw: string, source: string): Config[keyof Conf
       if (raw === 'true' || raw === '1') return true;
       if (raw === 'false' || raw === '0') return false;
       throw new ConfigError(`${where}: must be true or false, got ${quoteInput(raw)}`);
+    case 'memory':
+      try {
+        return parseMemoryBudget(raw);
+      } catch (error) {
+        throw new ConfigError(`${where}: ${(error as Error).message}`);
+      }
     case 'enum':
       if (!option.values!.includes(raw)) throw new ConfigError(`${where}: must be one of ${option.values!.join(', ')}, got ${quoteInput(raw)}`);
       return raw;
@@ -132,7 +148,7 @@ function convert(option: Option, raw: string, source: string): Config[keyof Conf
 
 export function helpText(): string {
   const lines = OPTIONS.map((o) => {
-    const def = Array.isArray(o.default) ? o.default.join(',') : o.default === undefined || o.default === '' ? '—' : String(o.default);
+    const def = Array.isArray(o.default) ? o.default.join(',') : o.kind === 'memory' ? 'none' : o.default === undefined || o.default === '' ? '—' : String(o.default);
     return `  --${o.flag.padEnd(27)} ${o.help}\n  ${' '.repeat(29)} env ${o.env}, default ${def}`;
   });
   return `Usage: stepframe-server [options]\n\nFlags override environment variables, which override defaults.\n\n${lines.join('\n')}\n  --help                      print this text\n`;

@@ -2,13 +2,20 @@ import { randomUUID } from 'node:crypto';
 
 import { type sendUnaryData, type ServerUnaryCall, status } from '@grpc/grpc-js';
 
-import type { ListModelsRequest, ListModelsResponse } from '../generated/stepframe/v1/sequence_service.js';
+import { type ListModelsRequest, type ListModelsResponse, ModelState } from '../generated/stepframe/v1/sequence_service.js';
+import type { BundleState } from '../pipeline/residency/bundleCatalog.js';
 import { toGrpcError } from './errorStatus.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './logger.js';
 import type { Telemetry } from './telemetry.js';
 
-/** ListModels: every loaded bundle with its defaults and what it supports. */
+const MODEL_STATES: Record<BundleState, ModelState> = {
+  loaded: ModelState.MODEL_STATE_LOADED,
+  loading: ModelState.MODEL_STATE_LOADING,
+  not_loaded: ModelState.MODEL_STATE_NOT_LOADED,
+};
+
+/** ListModels: every bundle with its defaults and what it supports. */
 export function listModelsHandler(lifecycle: Lifecycle, telemetry: Telemetry, log: Logger) {
   return (_call: ServerUnaryCall<ListModelsRequest, ListModelsResponse>, callback: sendUnaryData<ListModelsResponse>): void => {
     try {
@@ -29,6 +36,7 @@ export function listModelsHandler(lifecycle: Lifecycle, telemetry: Telemetry, lo
         executionProvider: m.provider,
         pooledImageOutput: m.pooledImageOutput,
         timestepInput: m.timestepInput,
+        state: MODEL_STATES[m.state],
       }));
       telemetry.countRequest('ListModels', 'OK', 'OK');
       callback(null, { models, defaultModel: engine.defaultModel });

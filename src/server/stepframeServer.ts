@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 
 import { Engine, type EngineOptions } from '../pipeline/engine.js';
+import { resolveMemoryBudget } from '../pipeline/residency/memoryBudget.js';
 import type { Config } from './config.js';
 import { type GrpcServer, startGrpcServer } from './grpcServer.js';
 import { Lifecycle } from './lifecycle.js';
@@ -37,7 +38,7 @@ export interface StartOptions {
 export async function startServer(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
   const lifecycle = new Lifecycle();
   let engine: Engine | null = null;
-  const telemetry = new Telemetry(() => engine?.stats() ?? { activeSequences: 0, pausedSequences: 0, queuedSequences: 0, queuedUnetRows: 0, executors: { executors: 0, busy: 0, restarts: 0 }, modelsByProvider: {} }, () => lifecycle.serving);
+  const telemetry = new Telemetry(() => engine?.stats() ?? { activeSequences: 0, pausedSequences: 0, queuedSequences: 0, queuedUnetRows: 0, executors: { executors: 0, busy: 0, restarts: 0 }, modelsByProvider: {}, loadedBundles: 0, loadedWeightBytes: 0 }, () => lifecycle.serving);
   const grpcServer = await startGrpcServer(config, lifecycle, telemetry, log);
 
   const loadEngine = options.loadEngine ?? ((o: EngineOptions) => Engine.create(o));
@@ -51,6 +52,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       mode: config.executionMode,
       executors: config.executors,
       cudaDeviceIds: config.cudaDeviceIds,
+      weightPrepacking: config.weightPrepacking,
       log: (message, fields) => log.info(message, fields),
       warn: (message, fields) => log.warn(message, fields),
     },
@@ -58,6 +60,8 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
     admission: { maxActiveSequences: config.maxActiveSequences, maxQueuedSequences: config.maxQueuedSequences },
     observer: telemetry.observeBatch,
     verifyWeights: config.verifyWeights,
+    residency: { budgetBytes: resolveMemoryBudget(config.memoryBudget), maxLoaded: config.maxLoadedBundles > 0 ? config.maxLoadedBundles : null },
+    onBundleEvent: telemetry.observeBundle,
   }).then(
     async (loaded) => {
       if (lifecycle.draining) {

@@ -10,6 +10,7 @@ import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 
 import type { BatchReport } from '../pipeline/batching/batchedModel.js';
 import type { EngineStats } from '../pipeline/engine.js';
+import type { BundleEvent } from '../pipeline/residency/bundleCatalog.js';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 
@@ -50,19 +51,28 @@ export class Telemetry {
   });
   private readonly unetSeconds = this.meter.createHistogram(`${PREFIX}unet_step_seconds`, { description: 'duration of one batched UNet call', unit: 's' });
   private readonly stageSeconds = this.meter.createHistogram(`${PREFIX}stage_seconds`, { description: 'time per image and stage', unit: 's' });
+  private readonly bundleLoads = this.meter.createCounter(`${PREFIX}bundle_loads_total`, { description: 'bundle loads (at start, and on request under --memory-budget or --max-loaded-bundles)' });
+  private readonly bundleUnloads = this.meter.createCounter(`${PREFIX}bundle_unloads_total`, { description: 'idle bundles unloaded to make room for another' });
+  private readonly bundleLoadSeconds = this.meter.createHistogram(`${PREFIX}bundle_load_seconds`, {
+    description: 'time to load a bundle (weights verified, sessions created in every executor)',
+    unit: 's',
+    advice: { explicitBucketBoundaries: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250] },
+  });
   private readonly firstImageSeconds = this.meter.createHistogram(`${PREFIX}time_to_first_image_seconds`, { description: 'request arrival to first image', unit: 's' });
 
   constructor(stats: () => EngineStats, serving: () => boolean = () => true) {
     // 1 while health is SERVING: the signal for "a replica is NOT_SERVING" alerts.
     this.meter.createObservableGauge(`${PREFIX}serving`, { description: '1 while health reports SERVING, else 0' }).addCallback((result) => result.observe(serving() ? 1 : 0));
     const gauges: [string, string, (s: EngineStats) => number][] = [
-      ['queue_depth', 'sequences waiting for a generation slot', (s) => s.queuedSequences],
+      ['queue_depth', 'sequences waiting for a generation slot or for their bundle to load', (s) => s.queuedSequences],
       ['active_sequences', 'sequences generating', (s) => s.activeSequences],
       ['paused_sequences', 'sequences waiting for a slow reader, holding no generation slot', (s) => s.pausedSequences],
       ['queued_unet_rows', 'UNet rows waiting for a batch', (s) => s.queuedUnetRows],
       ['executors', 'model executors (worker threads) holding every model', (s) => s.executors.executors],
       ['executors_busy', 'executors running a model call now', (s) => s.executors.busy],
       ['executor_restarts', 'executors lost and replaced since start', (s) => s.executors.restarts],
+      ['bundles_loaded', 'bundles whose sessions are loaded', (s) => s.loadedBundles],
+      ['loaded_weight_bytes', 'bytes of weights the loaded bundles hold, as --memory-budget counts them', (s) => s.loadedWeightBytes],
     ];
     for (const [name, description, read] of gauges) {
       this.meter.createObservableGauge(`${PREFIX}${name}`, { description }).addCallback((result) => result.observe(read(stats())));
@@ -102,6 +112,15 @@ export class Telemetry {
     const ctx = trace.setSpan(context.active(), parent);
     this.tracer.startSpan(`stage ${stage}`, { startTime: performance.timeOrigin + startMs }, ctx).end(performance.timeOrigin + endMs);
   }
+
+  readonly observeBundle = (event: BundleEvent): void => {
+    if (event.kind === 'load') {
+      this.bundleLoads.add(1, { model: event.model });
+      this.bundleLoadSeconds.record(event.seconds ?? 0, { model: event.model });
+    } else {
+      this.bundleUnloads.add(1, { model: event.model });
+    }
+  };
 
   /** One span per model call, linked to the request spans it served. */
   readonly observeBatch = (report: BatchReport): void => {

@@ -33,7 +33,7 @@ class RecordingProcessor implements SpanProcessor {
 const MODEL: ModelInfo = {
   name: 'fake', fuserKind: 'concatenation', width: 64, height: 64, imageGuidance: false,
   defaults: { scheduler: 'ddpm', numInferenceSteps: 2, guidanceScale: 4, imageGuidanceScale: 1 }, schedulers: ['ddpm'], provider: 'cpu',
-  isDefault: true, pooledImageOutput: 'pooler_output', timestepInput: 'per_row', imagePreprocess: null,
+  isDefault: true, pooledImageOutput: 'pooler_output', timestepInput: 'per_row', imagePreprocess: null, state: 'loaded',
 };
 
 /** An engine that makes `images` images (each opening its span through onStage), then fails if `failAfter` says so. */

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile, readdir, realpath } from 'node:fs/promises';
+import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import { BundleError } from '../errors.js';
@@ -10,7 +10,7 @@ import { FUSER_INPUTS } from './contracts.js';
 import { type BundleManifest, type ComponentName, optimumBaselineManifest, parseManifest } from './manifest.js';
 import type { OnnxModel } from './onnxModel.js';
 import { type ImagePreprocessConfig, parsePreprocessorConfig } from './preprocessorConfig.js';
-import type { SessionPool } from './sessionPool.js';
+import { SessionPool } from './sessionPool.js';
 import { verifyComponentHash } from './verifyWeights.js';
 
 export const MANIFEST_FILE = 'stepframe.json';
@@ -87,6 +87,46 @@ async function readManifest(dir: string): Promise<BundleManifest> {
   });
 }
 
+/** One model file of a bundle as the memory budget counts it, before anything is loaded. */
+export interface WeightFile {
+  component: ComponentName;
+  /** The key the session pool holds it under: bundles sharing a file share this. */
+  key: string;
+  /** model.onnx plus its external data. */
+  bytes: number;
+  externalData: boolean;
+}
+
+/** The components a bundle loads: a baseline bundle never looks at an image, and no bundle loads a VAE encoder. */
+function loadedComponents(manifest: BundleManifest): ComponentName[] {
+  const names: ComponentName[] = manifest.fuserKind === 'baseline' ? ['text_encoder', 'unet', 'vae_decoder'] : ['text_encoder', 'unet', 'vae_decoder', 'image_encoder', 'fuser'];
+  return names.filter((name) => manifest.components[name]);
+}
+
+/**
+ * External data files beside a component's model.onnx: those its manifest lists, else Optimum's
+ * `model.onnx_data` when present (exports above 2 GB).
+ */
+function externalDataFiles(file: string, listed: readonly { path: string }[] | undefined): string[] {
+  if (listed && listed.length > 0) return listed.map((d) => resolve(dirname(file), d.path));
+  return existsSync(`${file}_data`) ? [`${file}_data`] : [];
+}
+
+/** The bundle's name and every model file it would load, with sizes: what the memory budget weighs before loading. */
+export async function bundleWeightFiles(dir: string): Promise<{ name: string; files: WeightFile[] }> {
+  const manifest = await readManifest(dir);
+  const files: WeightFile[] = [];
+  for (const component of loadedComponents(manifest)) {
+    const spec = manifest.components[component]!;
+    const file = resolve(dir, spec.path);
+    if (!existsSync(file)) throw new BundleError(`bundle ${manifest.name}: components.${component} points at ${spec.path}, which does not exist`);
+    const data = externalDataFiles(file, spec.externalData);
+    const sizes = await Promise.all([file, ...data].map(async (f) => (await stat(f)).size));
+    files.push({ component, key: await SessionPool.key(file, component), bytes: sizes.reduce((a, b) => a + b, 0), externalData: data.length > 0 });
+  }
+  return { name: manifest.name, files };
+}
+
 export interface BundleLoaderOptions {
   /** Check each component against the sha256 its manifest records (default true; off for very large exports on trusted storage). */
   verifyWeights?: boolean;
@@ -123,7 +163,7 @@ export class BundleLoader {
         if (!existsSync(dataFile)) throw new BundleError(`bundle ${manifest.name}: components.${name}.external_data names ${data.path}, which does not exist beside ${spec.path}`);
         if (this.options.verifyWeights !== false) await this.verify(dataFile, data.sha256, `bundle ${manifest.name}: components.${name}.external_data`);
       }
-      return this.pool.load(file, name);
+      return this.pool.load(file, name, { externalData: externalDataFiles(file, spec.externalData).length > 0 });
     };
     const needsImage = manifest.fuserKind !== 'baseline';
     const unhashed = (Object.keys(manifest.components) as ComponentName[]).filter((name) => !manifest.components[name]!.sha256);
@@ -169,6 +209,20 @@ export class BundleLoader {
       );
     }
     return bundle;
+  }
+
+  /** Lets go of a bundle's models; returns those no other loaded bundle holds, now unloaded from every executor. */
+  async unload(bundle: LoadedBundle): Promise<OnnxModel[]> {
+    const held: [ComponentName, OnnxModel | null][] = [
+      ['text_encoder', bundle.textEncoder],
+      ['unet', bundle.unet],
+      ['vae_decoder', bundle.vaeDecoder],
+      ['image_encoder', bundle.imageEncoder],
+      ['fuser', bundle.fuser],
+    ];
+    const unloaded: OnnxModel[] = [];
+    for (const [component, model] of held) if (model && (await this.pool.release(model, component))) unloaded.push(model);
+    return unloaded;
   }
 
   private async verify(file: string, expected: string, where: string): Promise<void> {

@@ -1,5 +1,5 @@
 import { BundleError } from '../errors.js';
-import type { ExecutorPool } from '../execution/executorPool.js';
+import type { ExecutorPool, ModelLoadOptions } from '../execution/executorPool.js';
 import type { Feeds, Outputs } from '../batching/feeds.js';
 import { concatFeeds } from '../batching/feeds.js';
 import type { TensorMetadata } from '../execution/protocol.js';
@@ -35,10 +35,16 @@ export class OnnxModel {
     private readonly outputs: ReadonlyMap<string, TensorMetadata>,
   ) {}
 
-  static async create(file: string, contract: ModelContract, executors: ExecutorPool, log: (message: string, fields?: Record<string, unknown>) => void): Promise<OnnxModel> {
+  static async create(
+    file: string,
+    contract: ModelContract,
+    executors: ExecutorPool,
+    log: (message: string, fields?: Record<string, unknown>) => void,
+    options?: ModelLoadOptions,
+  ): Promise<OnnxModel> {
     let loaded;
     try {
-      loaded = await executors.load(file);
+      loaded = await executors.load(file, options);
     } catch (error) {
       if (error instanceof ModelLoadError) throw new BundleError(error.message, { cause: error });
       throw new BundleError(`${file}: loading failed (${(error as Error).message})`, { cause: error });
@@ -47,7 +53,7 @@ export class OnnxModel {
     const outputs = byName(loaded.info.outputs);
     checkSide(file, 'input', inputs, contract.inputs, true);
     checkSide(file, 'output', outputs, contract.outputs, false);
-    log('model loaded', { file, provider: loaded.info.provider, executors: executors.size, inputs: [...inputs.keys()] });
+    log('model loaded', { file, provider: loaded.info.provider, executors: executors.size, prepacking: options?.prepacking ?? true, inputs: [...inputs.keys()] });
     return new OnnxModel(loaded.id, file, loaded.info.provider, executors, inputs, outputs);
   }
 

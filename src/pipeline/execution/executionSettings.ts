@@ -13,6 +13,12 @@ export interface ExecutionSettings {
   executors: number;
   /** Set by layoutFor when a bundle's UNet is real-size: with `executors` 0, CPU gets one executor, not one per core. */
   largeModels?: boolean;
+  /**
+   * ONNX Runtime's weight prepacking: `auto` turns it off for models whose weights are external
+   * data (real-size exports), so N executors share one memory-mapped copy, and keeps it for
+   * weights inside model.onnx, which each session copies anyway.
+   */
+  weightPrepacking?: 'auto' | 'on' | 'off';
   /** CUDA devices, one executor each by default; passed to the CUDA provider as `deviceId`. */
   cudaDeviceIds: readonly number[];
   log: (message: string, fields?: Record<string, unknown>) => void;

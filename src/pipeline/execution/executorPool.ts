@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import type { ExecutionSettings } from './executionSettings.js';
 import type { Executor } from './executor.js';
 import { MainThreadExecutor } from './mainThreadExecutor.js';
-import type { LoadedModelInfo, ProviderChoice, WireFeed, WireOutputs } from './protocol.js';
+import type { LoadedModelInfo, ProviderChoice, SessionTuning, WireFeed, WireOutputs } from './protocol.js';
 import { WorkerExecutor } from './workerExecutor.js';
 
 /** The right to run one model call on one executor; give it back with `release`. */
@@ -32,8 +32,14 @@ export interface PoolOptions {
   retryDelayMs?: number;
 }
 
+/** How one model's sessions are created, beyond the pool's thread settings. */
+export interface ModelLoadOptions {
+  /** See SessionTuning.prepacking. */
+  prepacking: boolean;
+}
+
 /**
- * Every executor of the process, each holding every model, and the leases that hand them out.
+ * Every executor of the process, each holding every loaded model, and the leases that hand them out.
  * Batching loops ask for a lease when a batch is ready and build the batch when it is granted, so
  * rows keep accumulating while every executor is busy. Leases are granted oldest first. A lost
  * executor is replaced with all its models; health reads false until the replacement is ready.
@@ -46,7 +52,8 @@ export class ExecutorPool {
   private provider: string | null = null;
   /** Set when every executor is lost and none could be replaced: every lease fails with it. */
   private failed: Error | null = null;
-  private readonly models: { id: number; file: string }[] = [];
+  private readonly models: { id: number; file: string; options: ModelLoadOptions }[] = [];
+  private nextModelId = 1;
   private readonly unavailable = new Set<string>();
   private readonly healthListeners = new Set<(healthy: boolean) => void>();
   private loading: Promise<unknown> = Promise.resolve();
@@ -61,10 +68,30 @@ export class ExecutorPool {
   ) {}
 
   /** Loads a model into every executor; the first load also decides how many executors there are. */
-  load(file: string): Promise<{ id: number; info: LoadedModelInfo }> {
-    const result = this.loading.then(() => this.loadEverywhere(file));
+  load(file: string, options: ModelLoadOptions = { prepacking: true }): Promise<{ id: number; info: LoadedModelInfo }> {
+    const result = this.loading.then(() => this.loadEverywhere(file, options));
     this.loading = result.catch(() => undefined);
     return result;
+  }
+
+  /**
+   * Drops a model from every executor, and from what a replacement executor loads. The caller
+   * guarantees no call to it is queued or running (only idle bundles are unloaded).
+   */
+  unload(modelId: number): Promise<void> {
+    const result = this.loading.then(async () => {
+      const at = this.models.findIndex((m) => m.id === modelId);
+      if (at < 0) return;
+      this.models.splice(at, 1);
+      await Promise.allSettled(this.executors.map((e) => e.release(modelId)));
+    });
+    this.loading = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Executors there are, or will be once the first model loads on `provider`. */
+  plannedSize(provider: string): number {
+    return this.targetSize ?? this.decideSize(provider);
   }
 
   /**
@@ -106,6 +133,11 @@ export class ExecutorPool {
     return Math.max(0, this.idle.length - this.waiters.length);
   }
 
+  /** The provider the models run on, once the first one has loaded. */
+  get providerInUse(): string | null {
+    return this.provider;
+  }
+
   get size(): number {
     return this.executors.length;
   }
@@ -141,15 +173,17 @@ export class ExecutorPool {
     await Promise.allSettled(all.map((e) => e.dispose()));
   }
 
-  private async loadEverywhere(file: string): Promise<{ id: number; info: LoadedModelInfo }> {
+  private async loadEverywhere(file: string, options: ModelLoadOptions): Promise<{ id: number; info: LoadedModelInfo }> {
     if (this.disposed) throw new Error('the executor pool is shut down');
-    const id = this.models.length + 1;
+    // Ids are never reused: a model unloaded and loaded again is a new model to every executor.
+    const id = this.nextModelId++;
     if (this.executors.length === 0) this.add(this.spawn(0));
-    const info = await this.executors[0].load(id, file, this.providersFor(this.executors[0]), this.threads());
+    const tuning = this.tuning(options);
+    const info = await this.executors[0].load(id, file, this.providersFor(this.executors[0]), tuning);
     this.noteUnavailable(info, file);
     this.provider ??= info.provider;
     const others = this.executors.slice(1);
-    this.models.push({ id, file });
+    this.models.push({ id, file, options });
     if (this.targetSize === null) {
       this.targetSize = this.decideSize(info.provider);
       const added: Executor[] = [];
@@ -158,7 +192,7 @@ export class ExecutorPool {
       await Promise.all(added.map((e) => this.loadAll(e)));
       added.forEach((e) => this.add(e));
     } else {
-      await Promise.all(others.map((e) => e.load(id, file, this.providersFor(e), this.threads())));
+      await Promise.all(others.map((e) => e.load(id, file, this.providersFor(e), tuning)));
     }
     return { id, info };
   }
@@ -187,7 +221,7 @@ export class ExecutorPool {
   /** Loads every model so far into `executor`; refuses one that lands on another provider than the pool's. */
   private async loadAll(executor: Executor): Promise<void> {
     for (const model of this.models) {
-      const info = await executor.load(model.id, model.file, this.providersFor(executor), this.threads());
+      const info = await executor.load(model.id, model.file, this.providersFor(executor), this.tuning(model.options));
       if (this.provider !== null && info.provider !== this.provider) {
         // A CPU straggler among GPU executors would take equal shares of batches at a fraction of the speed,
         // and stepframe_models{provider} would go on saying the first provider.
@@ -202,8 +236,8 @@ export class ExecutorPool {
       .map((name) => (DEVICE_PROVIDERS.has(name) && executor.deviceId !== undefined ? { name, deviceId: executor.deviceId } : { name }));
   }
 
-  private threads() {
-    return { intraOpNumThreads: this.settings.intraOpNumThreads, interOpNumThreads: this.settings.interOpNumThreads };
+  private tuning(options: ModelLoadOptions): SessionTuning {
+    return { intraOpNumThreads: this.settings.intraOpNumThreads, interOpNumThreads: this.settings.interOpNumThreads, prepacking: options.prepacking };
   }
 
   private noteUnavailable(info: LoadedModelInfo, file: string): void {

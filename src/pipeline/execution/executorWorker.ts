@@ -35,7 +35,7 @@ port.on('message', (command: ExecutorCommand) => {
 async function handle(command: ExecutorCommand): Promise<ExecutorReply> {
   switch (command.op) {
     case 'load':
-      return { callId: command.callId, ok: true, info: await host.load(command.modelId, command.file, command.providers, command.threads) };
+      return { callId: command.callId, ok: true, info: await host.load(command.modelId, command.file, command.providers, command.tuning) };
     case 'run':
       if (exitOnNextRun) process.exit(70);
       return { callId: command.callId, ok: true, outputs: await host.run(command.modelId, command.feeds, command.outputNames) };

@@ -1,5 +1,5 @@
 import type { Executor } from './executor.js';
-import type { LoadedModelInfo, ProviderChoice, SessionThreads, WireFeed, WireOutputs } from './protocol.js';
+import type { LoadedModelInfo, ProviderChoice, SessionTuning, WireFeed, WireOutputs } from './protocol.js';
 import { SessionHost } from './sessionHost.js';
 
 /**
@@ -16,8 +16,12 @@ export class MainThreadExecutor implements Executor {
     readonly deviceId: number | undefined,
   ) {}
 
-  load(modelId: number, file: string, providers: readonly ProviderChoice[], threads: SessionThreads): Promise<LoadedModelInfo> {
-    return this.host.load(modelId, file, providers, threads);
+  load(modelId: number, file: string, providers: readonly ProviderChoice[], tuning: SessionTuning): Promise<LoadedModelInfo> {
+    return this.host.load(modelId, file, providers, tuning);
+  }
+
+  release(modelId: number): Promise<void> {
+    return this.host.release(modelId);
   }
 
   run(modelId: number, feeds: Record<string, WireFeed>, outputNames: readonly string[]): Promise<WireOutputs> {

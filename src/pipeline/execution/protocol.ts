@@ -23,9 +23,16 @@ export interface ProviderChoice {
   deviceId?: number;
 }
 
-export interface SessionThreads {
+/** Per-session options an executor applies when it creates a session. */
+export interface SessionTuning {
   intraOpNumThreads: number;
   interOpNumThreads: number;
+  /**
+   * ONNX Runtime repacks MatMul and Conv weights into private per-session buffers. Off, a CPU
+   * session reads the weights where they were loaded: for external data that is the memory-mapped
+   * file, so every executor's session shares one copy (docs/performance.md, "Weights held once").
+   */
+  prepacking: boolean;
 }
 
 export interface LoadedModelInfo {
@@ -37,7 +44,7 @@ export interface LoadedModelInfo {
 }
 
 export type ExecutorCommand =
-  | { op: 'load'; callId: number; modelId: number; file: string; providers: ProviderChoice[]; threads: SessionThreads }
+  | { op: 'load'; callId: number; modelId: number; file: string; providers: ProviderChoice[]; tuning: SessionTuning }
   | { op: 'run'; callId: number; modelId: number; feeds: Record<string, WireFeed>; outputNames: readonly string[] }
   | { op: 'release'; callId: number; modelId: number }
   /** Test-only fault hook: the worker exits in the middle of its next run, as an ONNX Runtime abort would. */

@@ -2,7 +2,7 @@ import * as ort from 'onnxruntime-node';
 
 import { fromFloat16Array, toFloat16Array } from './float16.js';
 import { ModelLoadError } from './modelLoadError.js';
-import type { LoadedModelInfo, ProviderChoice, SessionThreads, TensorMetadata, WireFeed, WireOutputs } from './protocol.js';
+import type { LoadedModelInfo, ProviderChoice, SessionTuning, TensorMetadata, WireFeed, WireOutputs } from './protocol.js';
 
 // ONNX Runtime's default logger prints its own coloured error text to stderr, for example when the
 // CUDA provider's libraries are absent and a session falls back to CPU as configured. Every failure
@@ -22,12 +22,12 @@ interface HostedModel {
 export class SessionHost {
   private readonly models = new Map<number, HostedModel>();
 
-  async load(modelId: number, file: string, providers: readonly ProviderChoice[], threads: SessionThreads): Promise<LoadedModelInfo> {
+  async load(modelId: number, file: string, providers: readonly ProviderChoice[], tuning: SessionTuning): Promise<LoadedModelInfo> {
     const unavailable: LoadedModelInfo['unavailable'] = [];
     for (let i = 0; i < providers.length; i++) {
       const choice = providers[i];
       try {
-        const session = await ort.InferenceSession.create(file, sessionOptions(choice, threads));
+        const session = await ort.InferenceSession.create(file, sessionOptions(choice, tuning));
         const inputs = metadata(session.inputMetadata);
         this.models.set(modelId, { file, session, inputTypes: new Map(inputs.map((m) => [m.name, m.type])) });
         return { provider: choice.name, inputs, outputs: metadata(session.outputMetadata), unavailable };
@@ -73,13 +73,14 @@ export class SessionHost {
   }
 }
 
-function sessionOptions(choice: ProviderChoice, threads: SessionThreads): ort.InferenceSession.SessionOptions {
+function sessionOptions(choice: ProviderChoice, tuning: SessionTuning): ort.InferenceSession.SessionOptions {
   const provider = choice.deviceId === undefined ? choice.name : ({ name: choice.name, deviceId: choice.deviceId } as ort.InferenceSession.ExecutionProviderConfig);
   return {
     executionProviders: [provider],
     graphOptimizationLevel: 'all',
-    intraOpNumThreads: threads.intraOpNumThreads,
-    interOpNumThreads: threads.interOpNumThreads,
+    intraOpNumThreads: tuning.intraOpNumThreads,
+    interOpNumThreads: tuning.interOpNumThreads,
+    ...(tuning.prepacking ? {} : { extra: { session: { disable_prepacking: '1' } } }),
   };
 }
 

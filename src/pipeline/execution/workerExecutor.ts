@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { ExecutorLostError } from '../errors.js';
 import { ModelLoadError } from './modelLoadError.js';
 import type { Executor } from './executor.js';
-import { type ExecutorCommand, type ExecutorReply, type LoadedModelInfo, type ProviderChoice, type SessionThreads, type WireFeed, type WireOutputs, transferList } from './protocol.js';
+import { type ExecutorCommand, type ExecutorReply, type LoadedModelInfo, type ProviderChoice, type SessionTuning, type WireFeed, type WireOutputs, transferList } from './protocol.js';
 
 const WORKER_URL = new URL('./executorWorker.js', import.meta.url);
 /** How long shutdown waits for a command in progress before ending the thread regardless. */
@@ -37,9 +37,13 @@ export class WorkerExecutor implements Executor {
     this.worker.on('exit', (code) => this.fail(this.disposing ? `executor ${index} was shut down` : `executor ${index} exited with code ${code}`, markLost));
   }
 
-  async load(modelId: number, file: string, providers: readonly ProviderChoice[], threads: SessionThreads): Promise<LoadedModelInfo> {
-    const reply = await this.send({ op: 'load', callId: 0, modelId, file, providers: [...providers], threads }, [], `loading ${file}`);
+  async load(modelId: number, file: string, providers: readonly ProviderChoice[], tuning: SessionTuning): Promise<LoadedModelInfo> {
+    const reply = await this.send({ op: 'load', callId: 0, modelId, file, providers: [...providers], tuning }, [], `loading ${file}`);
     return reply.info!;
+  }
+
+  async release(modelId: number): Promise<void> {
+    await this.send({ op: 'release', callId: 0, modelId }, [], `releasing model ${modelId}`);
   }
 
   async run(modelId: number, feeds: Record<string, WireFeed>, outputNames: readonly string[]): Promise<WireOutputs> {

@@ -85,7 +85,7 @@ describe('executor pool', () => {
 
   test('shutdown ends every worker, and later leases fail instead of hanging', async () => {
     const executor = new WorkerExecutor(0, undefined);
-    await executor.load(1, TEXT_ENCODER, [{ name: 'cpu' }], { intraOpNumThreads: 1, interOpNumThreads: 1 });
+    await executor.load(1, TEXT_ENCODER, [{ name: 'cpu' }], { intraOpNumThreads: 1, interOpNumThreads: 1, prepacking: true });
     await executor.dispose();
     assert.match(await executor.lost, /shut down/);
 
@@ -200,6 +200,8 @@ class FakeExecutor implements Executor {
   async run() {
     return {};
   }
+
+  async release(): Promise<void> {}
 
   lose(reason: string): void {
     this.resolveLost(reason);

@@ -47,7 +47,8 @@ class SequenceServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def ListModels(self, request, context):
-        """ListModels returns every loaded model bundle with its fuser kind, image size and defaults.
+        """ListModels returns every model bundle with its fuser kind, image size, defaults and whether it
+        is loaded now (under a memory budget, a bundle that is not loads on its first request).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -115,6 +115,56 @@ export function samplingPresetToJSON(object: SamplingPreset): string {
   }
 }
 
+/** ModelState says whether a bundle's sessions are loaded. */
+export enum ModelState {
+  /** MODEL_STATE_UNSPECIFIED - Not reported (a server from before memory budgets: every bundle is loaded). */
+  MODEL_STATE_UNSPECIFIED = 0,
+  /** MODEL_STATE_LOADED - Loaded: requests start at once. */
+  MODEL_STATE_LOADED = 1,
+  /** MODEL_STATE_LOADING - Being loaded, or waiting for an idle bundle to unload first. */
+  MODEL_STATE_LOADING = 2,
+  /** MODEL_STATE_NOT_LOADED - Not loaded: the first request loads it, unloading the least recently used idle bundle if needed. */
+  MODEL_STATE_NOT_LOADED = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function modelStateFromJSON(object: any): ModelState {
+  switch (object) {
+    case 0:
+    case "MODEL_STATE_UNSPECIFIED":
+      return ModelState.MODEL_STATE_UNSPECIFIED;
+    case 1:
+    case "MODEL_STATE_LOADED":
+      return ModelState.MODEL_STATE_LOADED;
+    case 2:
+    case "MODEL_STATE_LOADING":
+      return ModelState.MODEL_STATE_LOADING;
+    case 3:
+    case "MODEL_STATE_NOT_LOADED":
+      return ModelState.MODEL_STATE_NOT_LOADED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ModelState.UNRECOGNIZED;
+  }
+}
+
+export function modelStateToJSON(object: ModelState): string {
+  switch (object) {
+    case ModelState.MODEL_STATE_UNSPECIFIED:
+      return "MODEL_STATE_UNSPECIFIED";
+    case ModelState.MODEL_STATE_LOADED:
+      return "MODEL_STATE_LOADED";
+    case ModelState.MODEL_STATE_LOADING:
+      return "MODEL_STATE_LOADING";
+    case ModelState.MODEL_STATE_NOT_LOADED:
+      return "MODEL_STATE_NOT_LOADED";
+    case ModelState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** GenerateSequenceRequest describes one recipe to illustrate. */
 export interface GenerateSequenceRequest {
   /**
@@ -182,6 +232,13 @@ export interface GenerateSequenceRequest {
    * quality and speed.
    */
   preset: SamplingPreset;
+  /**
+   * Warm start, in (0, 1]: every image after the first starts from the previous image's latents,
+   * noised to this strength, and runs only the last frame_strength of the schedule (about
+   * frame_strength x num_inference_steps UNet calls), as diffusers' img2img does. Lower keeps more
+   * of the previous frame. Unset or 1: every image starts from pure noise.
+   */
+  frameStrength?: number | undefined;
 }
 
 /** GenerateSequenceResponse is one event of the stream. */
@@ -227,7 +284,15 @@ export interface StepImage {
   /** Seed of this image's initial noise. */
   seed: bigint;
   /** Where the time went. */
-  timings?: StageTimings | undefined;
+  timings?:
+    | StageTimings
+    | undefined;
+  /**
+   * Cosine similarity, in [-1, 1], between this image's image-encoder embedding (the pooled one)
+   * and the previous image's (the init image's for the first step): a consistency score per frame.
+   * Unset for the first image without an init image, and for text-only models (no image encoder).
+   */
+  previousFrameSimilarity?: number | undefined;
 }
 
 /** StageTimings splits one image's wall time into the pipeline's stages, in milliseconds. */
@@ -270,9 +335,9 @@ export interface Summary {
 export interface ListModelsRequest {
 }
 
-/** ListModelsResponse lists the loaded bundles. */
+/** ListModelsResponse lists the bundles, loaded or not. */
 export interface ListModelsResponse {
-  /** Every loaded bundle, by name. */
+  /** Every bundle, by name, with its state. */
   models: ModelInfo[];
   /** The model used when a request names none. */
   defaultModel: string;
@@ -311,6 +376,11 @@ export interface ModelInfo {
    * "scalar" (one per call, as Optimum >= 1.24 exports; see docs/model-bundle.md to convert it).
    */
   timestepInput: string;
+  /**
+   * Whether its sessions are loaded now. Under --memory-budget or --max-loaded-bundles a bundle
+   * that is not loads on its first request (which waits for it within its deadline).
+   */
+  state: ModelState;
 }
 
 /** ModelDefaults are a bundle's defaults. */
@@ -343,6 +413,7 @@ function createBaseGenerateSequenceRequest(): GenerateSequenceRequest {
     streamProgress: false,
     eta: undefined,
     preset: 0,
+    frameStrength: undefined,
   };
 }
 
@@ -398,6 +469,9 @@ export const GenerateSequenceRequest: MessageFns<GenerateSequenceRequest> = {
     }
     if (message.preset !== 0) {
       writer.uint32(128).int32(message.preset);
+    }
+    if (message.frameStrength !== undefined) {
+      writer.uint32(141).float(message.frameStrength);
     }
     return writer;
   },
@@ -543,6 +617,14 @@ export const GenerateSequenceRequest: MessageFns<GenerateSequenceRequest> = {
             message.preset = reader.int32() as any;
             continue;
           }
+          case 17: {
+            if (tag !== 141) {
+              break;
+            }
+
+            message.frameStrength = reader.float();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -605,6 +687,11 @@ export const GenerateSequenceRequest: MessageFns<GenerateSequenceRequest> = {
         : false,
       eta: isSet(object.eta) ? globalThis.Number(object.eta) : undefined,
       preset: isSet(object.preset) ? samplingPresetFromJSON(object.preset) : 0,
+      frameStrength: isSet(object.frameStrength)
+        ? globalThis.Number(object.frameStrength)
+        : isSet(object.frame_strength)
+        ? globalThis.Number(object.frame_strength)
+        : undefined,
     };
   },
 
@@ -658,6 +745,9 @@ export const GenerateSequenceRequest: MessageFns<GenerateSequenceRequest> = {
     if (message.preset !== 0) {
       obj.preset = samplingPresetToJSON(message.preset);
     }
+    if (message.frameStrength !== undefined) {
+      obj.frameStrength = floatToJson(message.frameStrength);
+    }
     return obj;
   },
 
@@ -682,6 +772,7 @@ export const GenerateSequenceRequest: MessageFns<GenerateSequenceRequest> = {
     message.streamProgress = object.streamProgress ?? false;
     message.eta = object.eta ?? undefined;
     message.preset = object.preset ?? 0;
+    message.frameStrength = object.frameStrength ?? undefined;
     return message;
   },
 };
@@ -931,6 +1022,7 @@ function createBaseStepImage(): StepImage {
     height: 0,
     seed: 0n,
     timings: undefined,
+    previousFrameSimilarity: undefined,
   };
 }
 
@@ -962,6 +1054,9 @@ export const StepImage: MessageFns<StepImage> = {
     }
     if (message.timings !== undefined) {
       StageTimings.encode(message.timings, writer.uint32(66).fork()).join();
+    }
+    if (message.previousFrameSimilarity !== undefined) {
+      writer.uint32(77).float(message.previousFrameSimilarity);
     }
     return writer;
   },
@@ -1043,6 +1138,14 @@ export const StepImage: MessageFns<StepImage> = {
             message.timings = StageTimings.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 77) {
+              break;
+            }
+
+            message.previousFrameSimilarity = reader.float();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1077,6 +1180,11 @@ export const StepImage: MessageFns<StepImage> = {
       height: isSet(object.height) ? globalThis.Number(object.height) : 0,
       seed: isSet(object.seed) ? BigInt(object.seed) : 0n,
       timings: isSet(object.timings) ? StageTimings.fromJSON(object.timings) : undefined,
+      previousFrameSimilarity: isSet(object.previousFrameSimilarity)
+        ? globalThis.Number(object.previousFrameSimilarity)
+        : isSet(object.previous_frame_similarity)
+        ? globalThis.Number(object.previous_frame_similarity)
+        : undefined,
     };
   },
 
@@ -1106,6 +1214,9 @@ export const StepImage: MessageFns<StepImage> = {
     if (message.timings !== undefined) {
       obj.timings = StageTimings.toJSON(message.timings);
     }
+    if (message.previousFrameSimilarity !== undefined) {
+      obj.previousFrameSimilarity = floatToJson(message.previousFrameSimilarity);
+    }
     return obj;
   },
 
@@ -1124,6 +1235,7 @@ export const StepImage: MessageFns<StepImage> = {
     message.timings = (object.timings !== undefined && object.timings !== null)
       ? StageTimings.fromPartial(object.timings)
       : undefined;
+    message.previousFrameSimilarity = object.previousFrameSimilarity ?? undefined;
     return message;
   },
 };
@@ -1654,6 +1766,7 @@ function createBaseModelInfo(): ModelInfo {
     executionProvider: "",
     pooledImageOutput: "",
     timestepInput: "",
+    state: 0,
   };
 }
 
@@ -1688,6 +1801,9 @@ export const ModelInfo: MessageFns<ModelInfo> = {
     }
     if (message.timestepInput !== "") {
       writer.uint32(82).string(message.timestepInput);
+    }
+    if (message.state !== 0) {
+      writer.uint32(88).int32(message.state);
     }
     return writer;
   },
@@ -1785,6 +1901,14 @@ export const ModelInfo: MessageFns<ModelInfo> = {
             message.timestepInput = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1831,6 +1955,7 @@ export const ModelInfo: MessageFns<ModelInfo> = {
         : isSet(object.timestep_input)
         ? globalThis.String(object.timestep_input)
         : "",
+      state: isSet(object.state) ? modelStateFromJSON(object.state) : 0,
     };
   },
 
@@ -1866,6 +1991,9 @@ export const ModelInfo: MessageFns<ModelInfo> = {
     if (message.timestepInput !== "") {
       obj.timestepInput = message.timestepInput;
     }
+    if (message.state !== 0) {
+      obj.state = modelStateToJSON(message.state);
+    }
     return obj;
   },
 
@@ -1886,6 +2014,7 @@ export const ModelInfo: MessageFns<ModelInfo> = {
     message.executionProvider = object.executionProvider ?? "";
     message.pooledImageOutput = object.pooledImageOutput ?? "";
     message.timestepInput = object.timestepInput ?? "";
+    message.state = object.state ?? 0;
     return message;
   },
 };
@@ -2044,7 +2173,10 @@ export const SequenceServiceService = {
       Buffer.from(GenerateSequenceResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GenerateSequenceResponse => GenerateSequenceResponse.decode(value),
   },
-  /** ListModels returns every loaded model bundle with its fuser kind, image size and defaults. */
+  /**
+   * ListModels returns every model bundle with its fuser kind, image size, defaults and whether it
+   * is loaded now (under a memory budget, a bundle that is not loads on its first request).
+   */
   listModels: {
     path: "/stepframe.v1.SequenceService/ListModels" as const,
     requestStream: false as const,
@@ -2065,7 +2197,10 @@ export interface SequenceServiceServer extends UntypedServiceImplementation {
    * within one UNet call.
    */
   generateSequence: handleServerStreamingCall<GenerateSequenceRequest, GenerateSequenceResponse>;
-  /** ListModels returns every loaded model bundle with its fuser kind, image size and defaults. */
+  /**
+   * ListModels returns every model bundle with its fuser kind, image size, defaults and whether it
+   * is loaded now (under a memory budget, a bundle that is not loads on its first request).
+   */
   listModels: handleUnaryCall<ListModelsRequest, ListModelsResponse>;
 }
 
@@ -2086,7 +2221,10 @@ export interface SequenceServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<GenerateSequenceResponse>;
-  /** ListModels returns every loaded model bundle with its fuser kind, image size and defaults. */
+  /**
+   * ListModels returns every model bundle with its fuser kind, image size, defaults and whether it
+   * is loaded now (under a memory budget, a bundle that is not loads on its first request).
+   */
   listModels(
     request: ListModelsRequest,
     callback: (error: ServiceError | null, response: ListModelsResponse) => void,
