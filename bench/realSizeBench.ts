@@ -15,7 +15,9 @@
  */
 import { linkSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import * as ort from 'onnxruntime-node';
@@ -33,6 +35,8 @@ const { values: args } = parseArgs({
     prepacking: { type: 'string', default: 'on,off' },
     'skip-layouts': { type: 'boolean', default: false },
     'skip-switch': { type: 'boolean', default: false },
+    /** Internal: measure one layout ("EXECUTORS,THREADS,PREPACKING") in this process and print it. */
+    'one-layout': { type: 'string' },
   },
 });
 const cores = availableParallelism();
@@ -53,7 +57,7 @@ function residentSplit(): { anonMiB: number; fileMiB: number } {
 function request(): SequenceRequest {
   return {
     model: args.bundle!, steps: ['chop the carrots'], seed: 1n, numInferenceSteps: 2, guidanceScale: 7.5, imageGuidanceScale: null,
-    scheduler: 'ddpm', eta: 0, negativePrompt: '', format: 'png', quality: 90, initImage: null,
+    scheduler: 'ddpm', eta: 0, negativePrompt: '', format: 'png', quality: 90, initImage: null, frameStrength: 1,
   };
 }
 
@@ -122,11 +126,26 @@ const save = () => {
   mkdirSync(join('bench', 'results'), { recursive: true });
   writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
 };
+/**
+ * Each layout in a fresh process: memory a disposed engine freed stays in the allocator, so a
+ * second layout in the same process would reuse it and its RSS would say nothing.
+ */
+function layoutInChild(executors: number, intraOp: number, prepacking: string): Record<string, unknown> {
+  const argv = [...process.execArgv, fileURLToPath(import.meta.url), '--models', args.models!, '--bundle', args.bundle!, '--one-layout', `${executors},${intraOp},${prepacking}`];
+  const out = execFileSync(process.execPath, argv, { encoding: 'utf8', maxBuffer: 1 << 20 });
+  return JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, unknown>;
+}
+
+if (args['one-layout']) {
+  const [executors, intraOp, prepacking] = args['one-layout'].split(',');
+  await layout(Number(executors), Number(intraOp), prepacking as 'on' | 'off');
+  process.exit(0);
+}
 if (!args['skip-layouts']) {
   results.layouts = [];
-  for (const prepacking of args.prepacking!.split(',') as ('on' | 'off')[]) {
+  for (const prepacking of args.prepacking!.split(',')) {
     for (const [executors, intraOp] of [[1, cores], [cores, 1]]) {
-      (results.layouts as unknown[]).push(await layout(executors, intraOp, prepacking));
+      (results.layouts as unknown[]).push(layoutInChild(executors, intraOp, prepacking));
       save();
     }
   }

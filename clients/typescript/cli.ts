@@ -29,6 +29,8 @@ Options:
   --image-guidance-scale X   separate image guidance scale (three-row guidance)
   --scheduler NAME           ddpm, ddim, pndm, lms, euler, euler_ancestral, dpmpp_2m, lcm
   --init-image FILE          image that conditions the first step
+  --frame-strength S         warm start in (0, 1]: later images start from the previous one noised to S
+                             and run only that share of the steps (default 1: each from noise)
   --timeout-s N              deadline in seconds
 `;
 
@@ -64,6 +66,7 @@ async function main(): Promise<void> {
       'image-guidance-scale': { type: 'string' },
       scheduler: { type: 'string', default: '' },
       'init-image': { type: 'string' },
+      'frame-strength': { type: 'string' },
       'timeout-s': { type: 'string' },
     },
   });
@@ -101,6 +104,7 @@ async function main(): Promise<void> {
         imageGuidanceScale: num('image-guidance-scale', values['image-guidance-scale']),
         scheduler: values.scheduler,
         initImage: values['init-image'] ? await readFile(values['init-image']) : Buffer.alloc(0),
+        frameStrength: num('frame-strength', values['frame-strength']),
         outputFormat: ImageFormat.IMAGE_FORMAT_PNG,
         streamProgress: true,
       },
@@ -112,6 +116,12 @@ async function main(): Promise<void> {
       } else if (event.$case === 'image') {
         const file = join(values.out!, `step-${String(event.value.stepIndex + 1).padStart(2, '0')}.png`);
         await writeFile(file, event.value.data);
+        // The server's consistency score: how close this frame stays to the one before, in its image encoder.
+        const similarity = event.value.previousFrameSimilarity;
+        if (similarity !== undefined) {
+          if (process.stderr.isTTY) process.stderr.write('\n');
+          process.stdout.write(`step ${event.value.stepIndex + 1}: similarity to the previous frame ${similarity.toFixed(3)}\n`);
+        }
         frames.push({ png: Buffer.from(event.value.data), caption: event.value.stepText });
         seed ??= event.value.seed;
       } else {

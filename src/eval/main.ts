@@ -35,7 +35,8 @@ const HELP = `stepframe eval: score bundles on a test split through the engine.
   --models-dir DIR        bundles (default models)
   --bundles A,B           bundles to score (default: every bundle in --models-dir)
   --settings S1,S2        sampling settings, each "defaults" (the bundle's own), "paper" (DDPM, 50 steps,
-                          text guidance 7.5) or SCHEDULER:STEPS[:GUIDANCE] (default: defaults)
+                          text guidance 7.5) or SCHEDULER:STEPS[:GUIDANCE], each optionally with @S: a warm
+                          start at frame_strength S (dpmpp_2m:10@0.6) (default: defaults)
   --recipes N             the first N recipes of the split (default: all)
   --eval-encoder DIR      the evaluation's image encoder (default models/evaluation)
   --seed N                request seed of every sequence (default 1)
@@ -53,7 +54,17 @@ const HELP = `stepframe eval: score bundles on a test split through the engine.
 Writes DIR/results.json (every summary and per-frame score), DIR/results.md (the tables),
 DIR/contact-sheet-<setting>.png and DIR/frames/<row>/ (every generated image).`;
 
+/** A setting, optionally with a warm start: `dpmpp_2m:10@0.6` (frame_strength 0.6). */
 function parseSetting(text: string): SamplingSetting {
+  const [base, strength] = text.split('@');
+  const setting = parseSamplingSetting(base);
+  if (strength === undefined) return setting;
+  const frameStrength = Number(strength);
+  if (!(frameStrength > 0 && frameStrength <= 1)) throw new Error(`--settings ${text}: the frame strength after @ must be a number in (0, 1]`);
+  return { ...setting, name: text, frameStrength };
+}
+
+function parseSamplingSetting(text: string): SamplingSetting {
   if (text === 'defaults') return { name: 'defaults' };
   if (text === 'paper') return { name: 'paper (DDPM 50, guidance 7.5)', scheduler: 'ddpm', numInferenceSteps: 50, guidanceScale: 7.5 };
   const [scheduler, steps, guidance] = text.split(':');

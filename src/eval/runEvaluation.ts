@@ -16,7 +16,12 @@ export interface SamplingSetting {
   scheduler?: SchedulerName;
   numInferenceSteps?: number;
   guidanceScale?: number;
+  /** Warm start (frame_strength) in (0, 1]; unset: 1, every frame from noise. */
+  frameStrength?: number;
 }
+
+/** What every request of a row samples with. */
+type RowSampling = SamplingDefaults & { frameStrength: number };
 
 /** One scored frame: step `position` (1 = the first generated step) of recipe `recipe`. */
 export interface FrameScores {
@@ -112,7 +117,7 @@ export class Evaluation {
     return { row, bundle: info.name, setting: setting.name, sampling: { ...sampling, seed: String(this.ctx.seed) }, framesDir, frames, imagesPerSecond: frames.length / wallSeconds, wallSeconds };
   }
 
-  private async generateRecipe(info: ModelInfo, sampling: SamplingDefaults, loaded: LoadedRecipe, framesDir: string): Promise<FrameScores[]> {
+  private async generateRecipe(info: ModelInfo, sampling: RowSampling, loaded: LoadedRecipe, framesDir: string): Promise<FrameScores[]> {
     const { recipe, references } = loaded;
     const request: SequenceRequest = {
       model: info.name,
@@ -127,6 +132,7 @@ export class Evaluation {
       format: 'png',
       quality: 90,
       initImage: references[0],
+      frameStrength: sampling.frameStrength,
     };
     const generated: RgbImage[] = [];
     for await (const image of this.ctx.engine.generate(request)) {
@@ -180,13 +186,14 @@ export class Evaluation {
 }
 
 /** What a setting means for one bundle: its fields over the bundle's defaults, image guidance always the bundle's. */
-function resolveSampling(info: ModelInfo, setting: SamplingSetting): SamplingDefaults {
+function resolveSampling(info: ModelInfo, setting: SamplingSetting): RowSampling {
   const defaults = samplingDefaults(info);
   return {
     ...defaults,
     scheduler: setting.scheduler ?? defaults.scheduler,
     numInferenceSteps: setting.numInferenceSteps ?? defaults.numInferenceSteps,
     guidanceScale: setting.guidanceScale ?? defaults.guidanceScale,
+    frameStrength: setting.frameStrength ?? 1,
   };
 }
 

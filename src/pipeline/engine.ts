@@ -17,6 +17,7 @@ import type { ResidencyLimits } from './residency/residencyPlan.js';
 import { SCHEDULER_NAMES } from './schedulers/index.js';
 import { SchedulerSet } from './schedulers/schedulerSet.js';
 import { runSequence } from './sequenceLoop.js';
+import { checkFrameStrength } from './warmStart.js';
 import type { SequenceHooks, SequenceRequest, StepImage } from './sequenceRequest.js';
 import { SeededRandom } from './random.js';
 import { quoteInput } from './quoteInput.js';
@@ -211,7 +212,7 @@ export class Engine {
   async *generate(request: SequenceRequest, hooks: SequenceHooks = {}): AsyncGenerator<StepImage> {
     const name = this.resolve(request.model);
     // Before admission: a step count the scheduler cannot do is refused without loading or running anything.
-    checkSampling(this.schedulers.get(name)!, request.scheduler, request.numInferenceSteps, request.eta);
+    checkSampling(this.schedulers.get(name)!, request.scheduler, request.numInferenceSteps, request.eta, request.frameStrength);
     // A sequence waiting for its bundle to load is queued: past the queue limit it is refused now.
     if (this.catalog.state(name) !== 'loaded') this.gate.checkQueueRoom();
     const hold = await this.catalog.acquire(name, hooks.signal);
@@ -275,8 +276,9 @@ function describe(r: BundleRuntime): BundleFacts {
 }
 
 /** Builds the run the request would use (cheap: tables are cached), so invalid step counts fail at the edge. */
-function checkSampling(schedulers: SchedulerSet, scheduler: string, steps: number, eta: number): void {
-  schedulers.get(scheduler).setTimesteps(steps, new SeededRandom(0n), { eta });
+function checkSampling(schedulers: SchedulerSet, scheduler: string, steps: number, eta: number, frameStrength = 1): void {
+  const run = schedulers.get(scheduler).setTimesteps(steps, new SeededRandom(0n), { eta });
+  checkFrameStrength(run, scheduler, frameStrength);
 }
 
 /** A bundle whose own defaults cannot run would fail every request that leaves them unset: refuse it at load. */

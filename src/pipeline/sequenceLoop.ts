@@ -5,10 +5,11 @@ import { throwIfAborted } from './errors.js';
 import { type GuidanceMode, combineGuidance, guidanceRows } from './guidance.js';
 import { guidanceScaleEmbedding } from './guidanceEmbedding.js';
 import { SeededRandom } from './random.js';
-import { MIME_TYPES, type RgbImage, encodeImage, vaeOutputToRgb } from './rgbImage.js';
+import { MIME_TYPES, type RgbImage, encodeImage as encodeImageBytes, vaeOutputToRgb } from './rgbImage.js';
 import type { SchedulerRun } from './schedulers/index.js';
 import { type SequenceHooks, type SequenceRequest, type StageTimings, type StepImage, imageSeed } from './sequenceRequest.js';
-import { type Tensor, concatBatch, repeatBatch } from './tensor.js';
+import { type Tensor, concatBatch, cosineSimilarity, repeatBatch } from './tensor.js';
+import { noisedLatents, warmStartSteps } from './warmStart.js';
 
 interface TextEmbedding {
   hidden: Tensor;
@@ -25,7 +26,10 @@ export function guidanceMode(runtime: BundleRuntime, request: SequenceRequest): 
 
 /**
  * The paper's loop, one image per step: encode the step text, encode the previous image, fuse,
- * denoise from seeded noise, decode, and feed the decoded frame back into the next step.
+ * denoise from seeded noise, decode, and feed the decoded frame back into the next step. Each
+ * frame is encoded once, right after decoding: the embedding conditions the next frame and scores
+ * its similarity to the one before. With frame_strength < 1 every frame after the first starts
+ * from the previous frame's latents, noised partway, and runs only the rest of the schedule.
  */
 export async function* runSequence(runtime: BundleRuntime, request: SequenceRequest, hooks: SequenceHooks = {}): AsyncGenerator<StepImage> {
   const { signal } = hooks;
@@ -33,7 +37,9 @@ export async function* runSequence(runtime: BundleRuntime, request: SequenceRequ
   const scheduler = runtime.scheduler(request.scheduler);
   const imageConditioned = runtime.fuser !== null;
   const unconditionalText = mode === 'none' ? null : await encodeStepText(runtime, request.negativePrompt, hooks);
-  let previous: RgbImage | null = request.initImage;
+  // The image embedding the next frame is conditioned on: the init image's, the bundle's "no previous image", then each frame's own.
+  let previousEmbedding: ImageEmbedding | null = null;
+  let previousLatents: Float32Array | null = null;
 
   for (let stepIndex = 0; stepIndex < request.steps.length; stepIndex++) {
     throwIfAborted(signal);
@@ -52,23 +58,27 @@ export async function* runSequence(runtime: BundleRuntime, request: SequenceRequ
 
     // 1. Encode the step's text.
     const text = await timed('textEncodeMs', () => encodeStepText(runtime, request.steps[stepIndex], hooks));
-    // 2. Encode the previous image (the first step gets the init image or the bundle's "no previous image").
-    const image = imageConditioned ? await timed('imageEncodeMs', () => encodePreviousImage(runtime, previous, hooks)) : null;
+    // 2. The previous image's embedding (the first step encodes the init image, or takes the bundle's "no previous image").
+    if (imageConditioned && stepIndex === 0) previousEmbedding = await timed('imageEncodeMs', () => encodeImage(runtime, request.initImage, hooks));
+    const image: ImageEmbedding | null = previousEmbedding;
     // 3. Fuse text and image into the UNet's conditioning, one row per guidance branch.
-    const conditioning = await timed('fuseMs', () => fuseConditioning(runtime, mode, text, unconditionalText, image, hooks));
-    // 4. Seeded initial latents.
+    const conditioning: Tensor = await timed('fuseMs', () => fuseConditioning(runtime, mode, text, unconditionalText, image, hooks));
+    // 4. Seeded initial latents: noise, or (warm start) the previous frame's latents noised partway.
     const seed = imageSeed(request.seed, stepIndex);
     const random = new SeededRandom(seed);
     const run = scheduler.setTimesteps(request.numInferenceSteps, random, { eta: request.eta });
-    const latents = prepareLatents(runtime, run, random);
+    const { latents, firstStep } = initialLatents(runtime, run, random, previousLatents, request.frameStrength);
     // 5. Denoise with classifier-free guidance.
-    const denoised = await timed('denoiseMs', () => denoise(runtime, request, mode, run, latents, conditioning, stepIndex, hooks));
+    const denoised: Float32Array = await timed('denoiseMs', () => denoise(runtime, request, mode, run, firstStep, latents, conditioning, stepIndex, hooks));
     // 6. Decode to pixels.
-    const rgb = await timed('decodeMs', () => decodeLatents(runtime, denoised, hooks));
-    const bytes = await timed('encodeMs', () => encodeImage(rgb, request.format, request.quality));
+    const rgb: RgbImage = await timed('decodeMs', () => decodeLatents(runtime, denoised, hooks));
+    // 7. Encode the frame for the next step's conditioning (and, for free, its similarity to the previous frame).
+    const embedding: ImageEmbedding | null = imageConditioned ? await timed<ImageEmbedding>('imageEncodeMs', () => encodeImage(runtime, rgb, hooks)) : null;
+    const previousFrameSimilarity = embedding && previousEmbedding && (stepIndex > 0 || request.initImage) ? cosineSimilarity(embedding.pooled.data, previousEmbedding.pooled.data) : null;
+    const bytes = await timed('encodeMs', () => encodeImageBytes(rgb, request.format, request.quality));
     timings.totalMs = performance.now() - started;
-    // 7. Feed the decoded frame back as the next step's image conditioning.
-    previous = rgb;
+    previousEmbedding = embedding;
+    previousLatents = denoised;
     yield {
       stepIndex,
       text: request.steps[stepIndex],
@@ -79,6 +89,7 @@ export async function* runSequence(runtime: BundleRuntime, request: SequenceRequ
       seed,
       timings,
       rgb,
+      previousFrameSimilarity,
     };
   }
 }
@@ -98,9 +109,10 @@ function poolAt(hidden: Tensor, position: number): Tensor {
   return { data: hidden.data.slice(position * width, (position + 1) * width), dims: [1, width] };
 }
 
-async function encodePreviousImage(runtime: BundleRuntime, previous: RgbImage | null, hooks: SequenceHooks): Promise<ImageEmbedding> {
-  if (!previous) return runtime.noImage();
-  const pixels = await clipPixelValues(previous, runtime.bundle.imagePreprocess!);
+/** The image encoder's embedding of `image`, or the bundle's "no previous image" for null. */
+async function encodeImage(runtime: BundleRuntime, image: RgbImage | null, hooks: SequenceHooks): Promise<ImageEmbedding> {
+  if (!image) return runtime.noImage();
+  const pixels = await clipPixelValues(image, runtime.bundle.imagePreprocess!);
   const out = await runtime.imageEncoder!.run({
     feeds: { pixel_values: { type: 'float32', data: pixels.data, dims: pixels.dims } },
     rows: 1,
@@ -145,12 +157,21 @@ async function fuseConditioning(
   return out.encoder_hidden_states;
 }
 
-/** x_T ~ N(0, I) scaled by the scheduler's initial sigma, drawn from the image's own generator. */
-function prepareLatents(runtime: BundleRuntime, run: SchedulerRun, random: SeededRandom): Float32Array {
+/**
+ * x_T ~ N(0, I) scaled by the scheduler's initial sigma, drawn from the image's own generator; or,
+ * for a warm start, the previous frame's latents noised with that same draw to the level of the
+ * step the run now starts at (the request's strength was checked against the run at admission).
+ */
+function initialLatents(runtime: BundleRuntime, run: SchedulerRun, random: SeededRandom, previous: Float32Array | null, frameStrength: number): { latents: Float32Array; firstStep: number } {
   const size = runtime.latentDims().reduce((a, b) => a * b, 1);
-  const latents = random.normals(size);
-  if (run.initNoiseSigma !== 1) for (let i = 0; i < size; i++) latents[i] *= run.initNoiseSigma;
-  return latents;
+  const noise = random.normals(size);
+  if (previous && frameStrength < 1) {
+    const firstStep = run.timesteps.length - warmStartSteps(run.timesteps.length, frameStrength);
+    run.startAt(firstStep);
+    return { latents: noisedLatents(run.noiseLevel(firstStep)!, previous, noise), firstStep };
+  }
+  if (run.initNoiseSigma !== 1) for (let i = 0; i < size; i++) noise[i] *= run.initNoiseSigma;
+  return { latents: noise, firstStep: 0 };
 }
 
 async function denoise(
@@ -158,6 +179,7 @@ async function denoise(
   request: SequenceRequest,
   mode: GuidanceMode,
   run: SchedulerRun,
+  firstStep: number,
   initial: Float32Array,
   conditioning: Tensor,
   stepIndex: number,
@@ -169,7 +191,7 @@ async function denoise(
   let latents = initial;
   const leave = runtime.unet.join();
   try {
-    for (let i = 0; i < run.timesteps.length; i++) {
+    for (let i = firstStep; i < run.timesteps.length; i++) {
       throwIfAborted(hooks.signal);
       const t = run.timesteps[i];
       const modelInput = run.scaleModelInput(latents, t);
@@ -188,7 +210,7 @@ async function denoise(
       });
       const noisePrediction = combineGuidance(out.out_sample.data, mode, request.guidanceScale, request.imageGuidanceScale ?? 1);
       latents = run.step(noisePrediction, t, latents).prevSample;
-      hooks.onProgress?.({ stepIndex, denoiseStep: i + 1, denoiseSteps: run.timesteps.length });
+      hooks.onProgress?.({ stepIndex, denoiseStep: i + 1 - firstStep, denoiseSteps: run.timesteps.length - firstStep });
     }
   } finally {
     leave();

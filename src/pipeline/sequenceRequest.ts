@@ -23,6 +23,8 @@ export interface SequenceRequest {
   quality: number;
   /** Conditions the first step instead of the bundle's "no previous image" input. */
   initImage: RgbImage | null;
+  /** Warm start in (0, 1]: later frames start from the previous frame's latents noised to this strength; 1 starts each from noise. */
+  frameStrength: number;
 }
 
 /** Milliseconds spent in each stage of one image. */
@@ -47,6 +49,8 @@ export interface StepImage {
   seed: bigint;
   timings: StageTimings;
   rgb: RgbImage;
+  /** Cosine similarity of this frame's pooled image embedding to the previous frame's (the init image's for the first); null where there is none. */
+  previousFrameSimilarity: number | null;
 }
 
 export interface DenoiseProgress {

@@ -28,3 +28,17 @@ export function concatBatch(parts: readonly Tensor[]): Tensor {
 export function repeatBatch(t: Tensor, count: number): Tensor {
   return concatBatch(Array.from({ length: count }, () => t));
 }
+
+/** Cosine similarity of two equally long vectors; 0 when either is all zeros. */
+export function cosineSimilarity(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) throw new Error(`cosine similarity of ${a.length} and ${b.length} values`);
+  let dot = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return aa === 0 || bb === 0 ? 0 : dot / Math.sqrt(aa * bb);
+}

@@ -118,5 +118,6 @@ function toProtoImage(image: StepImage) {
       encodeMs: image.timings.encodeMs,
       totalMs: image.timings.totalMs,
     },
+    ...(image.previousFrameSimilarity === null ? {} : { previousFrameSimilarity: image.previousFrameSimilarity }),
   };
 }

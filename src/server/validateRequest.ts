@@ -82,6 +82,8 @@ export async function parseGenerateRequest(req: GenerateSequenceRequest, limits:
     if (!info.imageGuidance) throw new InvalidArgumentError('image_guidance_scale', `model ${info.name} does not support a separate image guidance scale`);
   }
   const eta = req.eta === undefined ? 0 : finiteInRange('eta', req.eta, 0, 1);
+  const frameStrength = req.frameStrength === undefined ? 1 : finiteInRange('frame_strength', req.frameStrength, 0, 1);
+  if (frameStrength === 0) throw new InvalidArgumentError('frame_strength', 'must be in (0, 1], got 0, which would run no step; leave it unset (or 1) to start every image from noise');
 
   const format = FORMATS[req.outputFormat];
   if (!format) throw new InvalidArgumentError('output_format', `unknown format ${req.outputFormat}`);
@@ -107,5 +109,6 @@ export async function parseGenerateRequest(req: GenerateSequenceRequest, limits:
     format,
     quality,
     initImage,
+    frameStrength,
   };
 }

@@ -29,6 +29,7 @@ export function sequenceRequest(overrides: Partial<SequenceRequest> = {}): Seque
     format: 'png',
     quality: 90,
     initImage: null,
+    frameStrength: 1,
     ...overrides,
   };
 }

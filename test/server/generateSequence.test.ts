@@ -125,6 +125,10 @@ describe('GenerateSequence over real gRPC', () => {
     ['image guidance on the baseline', { steps: ['stir'], model: 'baseline', imageGuidanceScale: 1.5 }, /^image_guidance_scale: model baseline does not support/],
     ['an out-of-range quality', { steps: ['stir'], outputQuality: 101 }, /^output_quality: must be in \[1, 100\], got 101/],
     ['an unknown preset', { steps: ['stir'], preset: 7 }, /^preset: unknown preset 7; expected SAMPLING_PRESET_UNSPECIFIED or SAMPLING_PRESET_FAST/],
+    ['a frame strength of 0', { steps: ['stir'], frameStrength: 0 }, /^frame_strength: must be in \(0, 1\], got 0/],
+    ['a frame strength above 1', { steps: ['stir'], frameStrength: 1.5 }, /^frame_strength: must be in \[0, 1\], got 1.5/],
+    ['a frame strength that leaves no step', { steps: ['stir'], numInferenceSteps: 4, frameStrength: 0.1 }, /^frame_strength: 0.1\d* of 4 steps leaves no step to run/],
+    ['a warm start with PNDM', { steps: ['stir'], scheduler: 'pndm', frameStrength: 0.5 }, /^frame_strength: scheduler pndm cannot start partway/],
   ];
   describe('invalid requests, on one shared server', () => {
     const cleanups: (() => Promise<void> | void)[] = [];

@@ -44,7 +44,7 @@ function fakeEngine(images: number, failAfter?: number) {
       for (let i = 0; i < images; i++) {
         hooks.onStage?.(i, 'denoiseMs', performance.now(), performance.now());
         if (i === failAfter) throw new ModelFailureError('the UNet failed');
-        yield { stepIndex: i, text: request.steps[i], bytes: Buffer.from('png'), mimeType: 'image/png', width: 64, height: 64, seed: 1n, timings: {} as StepImage['timings'], rgb: {} as StepImage['rgb'] };
+        yield { stepIndex: i, text: request.steps[i], bytes: Buffer.from('png'), mimeType: 'image/png', width: 64, height: 64, seed: 1n, timings: {} as StepImage['timings'], rgb: {} as StepImage['rgb'], previousFrameSimilarity: null };
       }
     },
   };

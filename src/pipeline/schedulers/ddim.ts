@@ -30,6 +30,8 @@ export class DdimScheduler implements Scheduler {
     return {
       timesteps,
       initNoiseSigma: 1,
+      noiseLevel: (index) => ({ alphaProd: tables.alphasCumprod[timesteps[index]] }),
+      startAt: (index) => cursor.startAt(index),
       scaleModelInput: (sample) => sample,
       step(modelOutput, t, sample, noise) {
         cursor.advance(t);

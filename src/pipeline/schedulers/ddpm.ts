@@ -25,6 +25,8 @@ export class DdpmScheduler implements Scheduler {
     return {
       timesteps,
       initNoiseSigma: 1,
+      noiseLevel: (index) => ({ alphaProd: tables.alphasCumprod[timesteps[index]] }),
+      startAt: (index) => cursor.startAt(index),
       scaleModelInput: (sample) => sample,
       step(modelOutput, t, sample, noise) {
         const i = cursor.advance(t);

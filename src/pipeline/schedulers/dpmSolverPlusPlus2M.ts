@@ -33,6 +33,9 @@ export class DpmSolverPlusPlus2MScheduler implements Scheduler {
     return {
       timesteps,
       initNoiseSigma: 1,
+      // Its latents are variance-preserving: x = α x₀ + σα ε with α = 1/√(σ²+1), so ᾱ = α².
+      noiseLevel: (index) => ({ alphaProd: alphaOf(runSigmasTable[index]) ** 2 }),
+      startAt: (index) => cursor.startAt(index),
       scaleModelInput: (sample) => sample,
       step(modelOutput, t, sample) {
         const i = cursor.advance(t);

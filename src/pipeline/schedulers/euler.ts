@@ -21,6 +21,8 @@ export class EulerScheduler implements Scheduler {
     return {
       timesteps,
       initNoiseSigma: eulerInitNoiseSigma(config, Math.max(...sigmas)),
+      noiseLevel: (index) => ({ sigma: sigmas[index] }),
+      startAt: (index) => cursor.startAt(index),
       scaleModelInput: (sample, t) => scaleBySigma(sample, sigmas[timesteps.indexOf(t)]),
       step(modelOutput, t, sample) {
         const i = cursor.advance(t);

@@ -24,6 +24,8 @@ export class EulerAncestralScheduler implements Scheduler {
     return {
       timesteps,
       initNoiseSigma: eulerInitNoiseSigma(config, Math.max(...sigmas)),
+      noiseLevel: (index) => ({ sigma: sigmas[index] }),
+      startAt: (index) => cursor.startAt(index),
       scaleModelInput: (sample, t) => scaleBySigma(sample, sigmas[timesteps.indexOf(t)]),
       step(modelOutput, t, sample, noise) {
         const i = cursor.advance(t);

@@ -36,6 +36,8 @@ export class LcmScheduler implements Scheduler {
     return {
       timesteps,
       initNoiseSigma: 1,
+      noiseLevel: (index) => ({ alphaProd: tables.alphasCumprod[timesteps[index]] }),
+      startAt: (index) => cursor.startAt(index),
       scaleModelInput: (sample) => sample,
       step(modelOutput, t, sample, noise) {
         const i = cursor.advance(t);

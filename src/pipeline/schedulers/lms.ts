@@ -44,6 +44,8 @@ export class LmsScheduler implements Scheduler {
     return {
       timesteps,
       initNoiseSigma: eulerInitNoiseSigma(config, Math.max(...sigmas)),
+      noiseLevel: (index) => ({ sigma: sigmas[index] }),
+      startAt: (index) => cursor.startAt(index),
       scaleModelInput: (sample, t) => scaleBySigma(sample, sigmas[timesteps.indexOf(t)]),
       step(modelOutput, t, sample) {
         const i = cursor.advance(t);
@@ -51,7 +53,8 @@ export class LmsScheduler implements Scheduler {
         const x0 = sigmaPredictOriginal(config.predictionType, modelOutput, sample, sigma);
         derivatives.push(Float64Array.from(sample, (x, k) => (x - x0[k]) / sigma));
         if (derivatives.length > ORDER) derivatives.shift();
-        const order = Math.min(i + 1, ORDER);
+        // As many past derivatives as there are (fewer after a warm start began partway), up to ORDER.
+        const order = Math.min(derivatives.length, ORDER);
         const prevSample = Float32Array.from(sample);
         for (let j = 0; j < order; j++) {
           const c = coefficient(order, i, j);

@@ -107,6 +107,8 @@ export class PndmScheduler implements Scheduler {
     return {
       timesteps,
       initNoiseSigma: 1,
+      noiseLevel: () => null,
+      startAt: (index) => cursor.startAt(index),
       scaleModelInput: (sample) => sample,
       step(modelOutput, t, sample) {
         cursor.advance(t);

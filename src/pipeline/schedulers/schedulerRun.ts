@@ -9,10 +9,23 @@ export interface SchedulerStepResult {
   predOriginalSample?: Float32Array;
 }
 
+/**
+ * How noisy the latents are just before a step: variance-preserving, x = √ᾱ x₀ + √(1−ᾱ) ε
+ * (DDPM, DDIM, LCM, DPM++ 2M), or σ-space, x = x₀ + σ ε (Euler, Euler ancestral, LMS).
+ */
+export type NoiseLevel = { alphaProd: number } | { sigma: number };
+
 /** Per-sequence state of one sampling loop; tables stay in the shared scheduler. */
 export interface SchedulerRun {
   readonly timesteps: readonly number[];
   readonly initNoiseSigma: number;
+  /**
+   * For a warm start (img2img): the noise level latents need before step `index`, or null where
+   * the scheduler cannot start partway (PNDM's warm-up steps need the schedule from its start).
+   */
+  noiseLevel(index: number): NoiseLevel | null;
+  /** Begins at step `index` instead of the first; only before any step. */
+  startAt(index: number): void;
   scaleModelInput(sample: Float32Array, t: number): Float32Array;
   /** `noise` is the standard normal draw a stochastic step would otherwise take from the run's generator. */
   step(modelOutput: Float32Array, t: number, sample: Float32Array, noise?: Float32Array): SchedulerStepResult;
@@ -34,6 +47,13 @@ export class StepCursor {
   private index = 0;
 
   constructor(private readonly timesteps: readonly number[]) {}
+
+  startAt(index: number): void {
+    if (this.index !== 0 || !Number.isInteger(index) || index < 0 || index >= this.timesteps.length) {
+      throw new InternalInvariantError(`a run can start at step 0 to ${this.timesteps.length - 1} before stepping; asked for ${index} at step ${this.index}`);
+    }
+    this.index = index;
+  }
 
   advance(t: number): number {
     const i = this.index;

@@ -299,7 +299,10 @@ export interface StepImage {
 export interface StageTimings {
   /** CLIP text encoder. */
   textEncodeMs: number;
-  /** CLIP image encoder on the previous image. */
+  /**
+   * CLIP image encoder: this image (its embedding conditions the next step and gives
+   * previous_frame_similarity), and for the first image also the init image.
+   */
   imageEncodeMs: number;
   /** Fuser. */
   fuseMs: number;
