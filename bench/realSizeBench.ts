@@ -2,8 +2,8 @@
  * The engine on an SD 1.5-sized bundle (random weights from the real-SD export), measured on this
  * machine's CPU, in one run:
  *   1. load time and memory after load, by executor layout (1 executor × all cores, N executors ×
- *      1 thread) and by weight prepacking (on: every session repacks its own copy; off: sessions
- *      read the memory-mapped external data, one copy per process);
+ *      1 thread) and by --shared-weights (off: every session repacks its own copy of the weights;
+ *      on: sessions read them in place from the memory-mapped external data, one copy per process);
  *   2. a 512×512 request with 2 denoising steps: time to first image (guidance on: 2 UNet rows a step);
  *   3. hashing every weight file, as --verify-weights does at load;
  *   4. time to first image under --max-loaded-bundles 1 with two bundles: the bundle already loaded,
@@ -32,7 +32,7 @@ const { values: args } = parseArgs({
     bundle: { type: 'string', default: 'sd15-concatenation' },
     calls: { type: 'string', default: '3' },
     rows: { type: 'string', default: '' },
-    prepacking: { type: 'string', default: 'on,off' },
+    'shared-weights': { type: 'string', default: 'off,on' },
     'skip-layouts': { type: 'boolean', default: false },
     'skip-switch': { type: 'boolean', default: false },
     /** Internal: measure one layout ("EXECUTORS,THREADS,PREPACKING") in this process and print it. */
@@ -57,14 +57,14 @@ function residentSplit(): { anonMiB: number; fileMiB: number } {
 function request(): SequenceRequest {
   return {
     model: args.bundle!, steps: ['chop the carrots'], seed: 1n, numInferenceSteps: 2, guidanceScale: 7.5, imageGuidanceScale: null,
-    scheduler: 'ddpm', eta: 0, negativePrompt: '', format: 'png', quality: 90, initImage: null, frameStrength: 1,
+    scheduler: 'ddpm', eta: 0, negativePrompt: '', format: 'png', quality: 90, initImage: null, frameStrength: 1, conditionOn: 'previous',
   };
 }
 
-function createEngine(modelsDir: string, executors: number, intraOp: number, prepacking: 'on' | 'off' | 'auto', maxLoaded: number | null = null, defaultModel = args.bundle): Promise<Engine> {
+function createEngine(modelsDir: string, executors: number, intraOp: number, sharedWeights: 'on' | 'off' | 'auto', maxLoaded: number | null = null, defaultModel = args.bundle): Promise<Engine> {
   return Engine.create({
     modelsDir, defaultModel,
-    session: { executionProviders: ['cpu'], interOpNumThreads: 1, cudaDeviceIds: [], log: () => undefined, mode: 'workers', executors, intraOpNumThreads: intraOp, weightPrepacking: prepacking },
+    session: { executionProviders: ['cpu'], interOpNumThreads: 1, cudaDeviceIds: [], log: () => undefined, mode: 'workers', executors, intraOpNumThreads: intraOp, sharedWeights },
     batch: { maxBatch: 16, maxQueueDelayMs: 2 }, admission: { maxActiveSequences: 8, maxQueuedSequences: 64 },
     residency: { budgetBytes: null, maxLoaded },
   });
@@ -77,17 +77,17 @@ async function firstImageSeconds(engine: Engine, model: string): Promise<number>
   return first;
 }
 
-async function layout(executors: number, intraOp: number, prepacking: 'on' | 'off'): Promise<Record<string, number | string>> {
+async function layout(executors: number, intraOp: number, sharedWeights: 'on' | 'off'): Promise<Record<string, number | string>> {
   const before = rss();
   const t0 = performance.now();
-  const engine = await createEngine(args.models!, executors, intraOp, prepacking);
+  const engine = await createEngine(args.models!, executors, intraOp, sharedWeights);
   const loadS = (performance.now() - t0) / 1000;
   const loaded = rss();
   const split = residentSplit();
   const firstImageS = await firstImageSeconds(engine, args.bundle!);
   const afterImage = rss();
   const result = {
-    layout: `${executors} executor(s) × ${intraOp} thread(s)`, prepacking, loadS, rssAfterLoadMiB: mib(loaded), rssAddedMiB: mib(loaded - before), ...split,
+    layout: `${executors} executor(s) × ${intraOp} thread(s)`, sharedWeights, loadS, rssAfterLoadMiB: mib(loaded), rssAddedMiB: mib(loaded - before), ...split,
     timeToFirstImageS: firstImageS, rssAfterFirstImageMiB: mib(afterImage),
   };
   await engine.dispose();
@@ -130,22 +130,22 @@ const save = () => {
  * Each layout in a fresh process: memory a disposed engine freed stays in the allocator, so a
  * second layout in the same process would reuse it and its RSS would say nothing.
  */
-function layoutInChild(executors: number, intraOp: number, prepacking: string): Record<string, unknown> {
-  const argv = [...process.execArgv, fileURLToPath(import.meta.url), '--models', args.models!, '--bundle', args.bundle!, '--one-layout', `${executors},${intraOp},${prepacking}`];
+function layoutInChild(executors: number, intraOp: number, sharedWeights: string): Record<string, unknown> {
+  const argv = [...process.execArgv, fileURLToPath(import.meta.url), '--models', args.models!, '--bundle', args.bundle!, '--one-layout', `${executors},${intraOp},${sharedWeights}`];
   const out = execFileSync(process.execPath, argv, { encoding: 'utf8', maxBuffer: 1 << 20 });
   return JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, unknown>;
 }
 
 if (args['one-layout']) {
-  const [executors, intraOp, prepacking] = args['one-layout'].split(',');
-  await layout(Number(executors), Number(intraOp), prepacking as 'on' | 'off');
+  const [executors, intraOp, sharedWeights] = args['one-layout'].split(',');
+  await layout(Number(executors), Number(intraOp), sharedWeights as 'on' | 'off');
   process.exit(0);
 }
 if (!args['skip-layouts']) {
   results.layouts = [];
-  for (const prepacking of args.prepacking!.split(',')) {
+  for (const sharedWeights of args['shared-weights']!.split(',')) {
     for (const [executors, intraOp] of [[1, cores], [cores, 1]]) {
-      (results.layouts as unknown[]).push(layoutInChild(executors, intraOp, prepacking));
+      (results.layouts as unknown[]).push(layoutInChild(executors, intraOp, sharedWeights));
       save();
     }
   }

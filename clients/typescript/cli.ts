@@ -9,7 +9,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { ImageFormat } from './generated/stepframe/v1/sequence_service.js';
+import { ConditioningFrame, ImageFormat, SamplingPreset } from './generated/stepframe/v1/sequence_service.js';
 import { contactSheet } from './contactSheet.js';
 import { StepframeClient } from './stepframeClient.js';
 
@@ -31,6 +31,8 @@ Options:
   --init-image FILE          image that conditions the first step
   --frame-strength S         warm start in (0, 1]: later images start from the previous one noised to S
                              and run only that share of the steps (default 1: each from noise)
+  --condition-on FRAME       previous (the paper's, default) or first: every image conditioned on the first frame
+  --preset NAME              fast (DPM++ 2M, 10 steps) or consistent (DPM++ 2M, 6 steps, --condition-on first)
   --timeout-s N              deadline in seconds
 `;
 
@@ -67,6 +69,8 @@ async function main(): Promise<void> {
       scheduler: { type: 'string', default: '' },
       'init-image': { type: 'string' },
       'frame-strength': { type: 'string' },
+      'condition-on': { type: 'string' },
+      preset: { type: 'string' },
       'timeout-s': { type: 'string' },
     },
   });
@@ -91,6 +95,10 @@ async function main(): Promise<void> {
       return n;
     };
     const inferenceSteps = num('inference-steps', values['inference-steps']) ?? 0;
+    const conditionOn = { undefined: ConditioningFrame.CONDITIONING_FRAME_UNSPECIFIED, previous: ConditioningFrame.CONDITIONING_FRAME_PREVIOUS, first: ConditioningFrame.CONDITIONING_FRAME_FIRST }[String(values['condition-on'])];
+    if (conditionOn === undefined) fail(`--condition-on must be previous or first, got ${values['condition-on']}`);
+    const preset = { undefined: SamplingPreset.SAMPLING_PRESET_UNSPECIFIED, fast: SamplingPreset.SAMPLING_PRESET_FAST, consistent: SamplingPreset.SAMPLING_PRESET_CONSISTENT }[String(values.preset)];
+    if (preset === undefined) fail(`--preset must be fast or consistent, got ${values.preset}`);
     await mkdir(values.out!, { recursive: true });
     const frames: { png: Buffer; caption: string }[] = [];
     let seed: bigint | undefined;
@@ -105,6 +113,8 @@ async function main(): Promise<void> {
         scheduler: values.scheduler,
         initImage: values['init-image'] ? await readFile(values['init-image']) : Buffer.alloc(0),
         frameStrength: num('frame-strength', values['frame-strength']),
+        conditionOn,
+        preset,
         outputFormat: ImageFormat.IMAGE_FORMAT_PNG,
         streamProgress: true,
       },

@@ -18,10 +18,12 @@ export interface SamplingSetting {
   guidanceScale?: number;
   /** Warm start (frame_strength) in (0, 1]; unset: 1, every frame from noise. */
   frameStrength?: number;
+  /** Condition every frame on the first one instead of the one before (unset: previous). */
+  conditionOn?: 'previous' | 'first';
 }
 
 /** What every request of a row samples with. */
-type RowSampling = SamplingDefaults & { frameStrength: number };
+type RowSampling = SamplingDefaults & { frameStrength: number; conditionOn: 'previous' | 'first' };
 
 /** One scored frame: step `position` (1 = the first generated step) of recipe `recipe`. */
 export interface FrameScores {
@@ -133,6 +135,7 @@ export class Evaluation {
       quality: 90,
       initImage: references[0],
       frameStrength: sampling.frameStrength,
+      conditionOn: sampling.conditionOn,
     };
     const generated: RgbImage[] = [];
     for await (const image of this.ctx.engine.generate(request)) {
@@ -194,6 +197,7 @@ function resolveSampling(info: ModelInfo, setting: SamplingSetting): RowSampling
     numInferenceSteps: setting.numInferenceSteps ?? defaults.numInferenceSteps,
     guidanceScale: setting.guidanceScale ?? defaults.guidanceScale,
     frameStrength: setting.frameStrength ?? 1,
+    conditionOn: setting.conditionOn ?? 'previous',
   };
 }
 

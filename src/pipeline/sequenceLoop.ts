@@ -39,6 +39,8 @@ export async function* runSequence(runtime: BundleRuntime, request: SequenceRequ
   const unconditionalText = mode === 'none' ? null : await encodeStepText(runtime, request.negativePrompt, hooks);
   // The image embedding the next frame is conditioned on: the init image's, the bundle's "no previous image", then each frame's own.
   let previousEmbedding: ImageEmbedding | null = null;
+  // The sequence's first frame (the init image, else the first image generated): with conditionOn 'first' every frame is conditioned on it.
+  let firstEmbedding: ImageEmbedding | null = null;
   let previousLatents: Float32Array | null = null;
 
   for (let stepIndex = 0; stepIndex < request.steps.length; stepIndex++) {
@@ -59,8 +61,11 @@ export async function* runSequence(runtime: BundleRuntime, request: SequenceRequ
     // 1. Encode the step's text.
     const text = await timed('textEncodeMs', () => encodeStepText(runtime, request.steps[stepIndex], hooks));
     // 2. The previous image's embedding (the first step encodes the init image, or takes the bundle's "no previous image").
-    if (imageConditioned && stepIndex === 0) previousEmbedding = await timed('imageEncodeMs', () => encodeImage(runtime, request.initImage, hooks));
-    const image: ImageEmbedding | null = previousEmbedding;
+    if (imageConditioned && stepIndex === 0) {
+      previousEmbedding = await timed('imageEncodeMs', () => encodeImage(runtime, request.initImage, hooks));
+      if (request.initImage) firstEmbedding = previousEmbedding;
+    }
+    const image: ImageEmbedding | null = request.conditionOn === 'first' && firstEmbedding ? firstEmbedding : previousEmbedding;
     // 3. Fuse text and image into the UNet's conditioning, one row per guidance branch.
     const conditioning: Tensor = await timed('fuseMs', () => fuseConditioning(runtime, mode, text, unconditionalText, image, hooks));
     // 4. Seeded initial latents: noise, or (warm start) the previous frame's latents noised partway.
@@ -78,6 +83,7 @@ export async function* runSequence(runtime: BundleRuntime, request: SequenceRequ
     const bytes = await timed('encodeMs', () => encodeImageBytes(rgb, request.format, request.quality));
     timings.totalMs = performance.now() - started;
     previousEmbedding = embedding;
+    firstEmbedding ??= embedding;
     previousLatents = denoised;
     yield {
       stepIndex,

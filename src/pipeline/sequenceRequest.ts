@@ -25,6 +25,11 @@ export interface SequenceRequest {
   initImage: RgbImage | null;
   /** Warm start in (0, 1]: later frames start from the previous frame's latents noised to this strength; 1 starts each from noise. */
   frameStrength: number;
+  /**
+   * Which frame conditions each image after the first: the one before it (the paper's method), or
+   * the sequence's first frame (the init image, else the first image generated) throughout.
+   */
+  conditionOn: 'previous' | 'first';
 }
 
 /** Milliseconds spent in each stage of one image. */

@@ -35,8 +35,8 @@ export interface Config {
   memoryBudget: MemoryBudgetSetting;
   /** Most bundles loaded at once (0: no limit). */
   maxLoadedBundles: number;
-  /** ONNX Runtime weight prepacking (auto: off for external-data weights, which executors then share). */
-  weightPrepacking: 'auto' | 'on' | 'off';
+  /** Sessions read weights in place, shared by the executors (auto: for external-data weights). */
+  sharedWeights: 'auto' | 'on' | 'off';
   cudaDeviceIds: number[];
   /** Check each component's sha256 against its manifest at load. */
   verifyWeights: boolean;
@@ -90,7 +90,7 @@ export const OPTIONS: readonly Option[] = [
   { key: 'executors', flag: 'executors', env: 'STEPFRAME_EXECUTORS', kind: 'int', default: 0, min: 0, max: 256, help: 'executor threads, each holding every model (0: by model size: one per CUDA device on CUDA; on CPU one per core, or one using every core when a UNet is 256 MiB or more)' },
   { key: 'memoryBudget', flag: 'memory-budget', env: 'STEPFRAME_MEMORY_BUDGET', kind: 'memory', default: { kind: 'unlimited' }, help: 'bytes of weights loaded bundles may hold (24GiB, 24G; auto: the machine\'s memory less max(25%, 2 GiB); none: everything stays loaded); the least recently used idle bundle is unloaded to make room' },
   { key: 'maxLoadedBundles', flag: 'max-loaded-bundles', env: 'STEPFRAME_MAX_LOADED_BUNDLES', kind: 'int', default: 0, min: 0, max: 10000, help: 'most bundles loaded at once (0: no limit); others load on their first request' },
-  { key: 'weightPrepacking', flag: 'weight-prepacking', env: 'STEPFRAME_WEIGHT_PREPACKING', kind: 'enum', default: 'auto', values: ['auto', 'on', 'off'], help: 'ONNX Runtime weight prepacking (auto: off where weights are external data, so executors share one memory-mapped copy)' },
+  { key: 'sharedWeights', flag: 'shared-weights', env: 'STEPFRAME_SHARED_WEIGHTS', kind: 'enum', default: 'auto', values: ['auto', 'on', 'off'], help: 'sessions read weights in place from the memory-mapped external data, one copy for every executor (auto: where weights are external data; off: each session repacks its own copy)' },
   { key: 'cudaDeviceIds', flag: 'cuda-device-ids', env: 'STEPFRAME_CUDA_DEVICE_IDS', kind: 'intList', default: [0], help: 'CUDA devices, one executor each (passed to the provider as deviceId)' },
   { key: 'verifyWeights', flag: 'verify-weights', env: 'STEPFRAME_VERIFY_WEIGHTS', kind: 'bool', default: true, help: 'check each model file against the sha256 in stepframe.json at load (false: trusted storage)' },
   { key: 'drainTimeoutS', flag: 'drain-timeout-s', env: 'STEPFRAME_DRAIN_TIMEOUT_S', kind: 'number', default: 30, min: 0, max: 86400, help: 'on SIGTERM, how long in-flight work may finish' },

@@ -52,7 +52,7 @@ export async function startServer(config: Config, log: Logger, options: StartOpt
       mode: config.executionMode,
       executors: config.executors,
       cudaDeviceIds: config.cudaDeviceIds,
-      weightPrepacking: config.weightPrepacking,
+      sharedWeights: config.sharedWeights,
       log: (message, fields) => log.info(message, fields),
       warn: (message, fields) => log.warn(message, fields),
     },

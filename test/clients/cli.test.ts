@@ -21,6 +21,9 @@ describe('stepframe CLI', () => {
     t.after(() => rmSync(out, { recursive: true, force: true }));
     const { stdout } = await run(process.execPath, [CLI, 'generate', 'chop the onions', 'fry the onions', 'add the tomatoes', '--address', address, '--out', out, '--seed', '9', '--inference-steps', '2']);
     assert.match(stdout, /3 images from attend_to_image \(seed 9, ddpm, 2 steps\)/);
+    // The consistency score of every image after the first.
+    assert.match(stdout, /step 2: similarity to the previous frame -?[01]\.\d{3}\nstep 3: similarity to the previous frame -?[01]\.\d{3}\n/);
+    assert.doesNotMatch(stdout, /step 1: similarity/);
     assert.deepEqual(readdirSync(out).sort(), ['contact-sheet.png', 'step-01.png', 'step-02.png', 'step-03.png']);
     const sheet = await sharp(join(out, 'contact-sheet.png')).metadata();
     assert.ok(sheet.width! > 3 * 192, `sheet is ${sheet.width} wide`);
@@ -33,6 +36,17 @@ describe('stepframe CLI', () => {
     writeFileSync(join(out, 'recipe.txt'), 'boil the rice\n\nadd the peas\n');
     await run(process.execPath, [CLI, 'generate', '--steps-file', join(out, 'recipe.txt'), '--address', address, '--out', join(out, 'images'), '--inference-steps', '2']);
     assert.deepEqual(readdirSync(join(out, 'images')).sort(), ['contact-sheet.png', 'step-01.png', 'step-02.png']);
+  });
+
+  test('--preset consistent, --condition-on and --frame-strength reach the server; a bad value is refused by name', async (t) => {
+    const { address } = await startTestServer(t);
+    const out = mkdtempSync(join(tmpdir(), 'stepframe-cli-'));
+    t.after(() => rmSync(out, { recursive: true, force: true }));
+    const { stdout } = await run(process.execPath, [CLI, 'generate', 'boil the rice', 'add the peas', '--address', address, '--out', out, '--seed', '3', '--preset', 'consistent', '--frame-strength', '0.5']);
+    assert.match(stdout, /2 images from attend_to_image \(seed 3, dpmpp_2m, 6 steps\)/);
+    await run(process.execPath, [CLI, 'generate', 'boil the rice', '--address', address, '--out', out, '--condition-on', 'first']);
+    await assert.rejects(run(process.execPath, [CLI, 'generate', 'stir', '--address', address, '--condition-on', 'last']), /--condition-on must be previous or first, got last/);
+    await assert.rejects(run(process.execPath, [CLI, 'generate', 'stir', '--address', address, '--frame-strength', '0']), /frame_strength: must be in \(0, 1\]/);
   });
 
   test('a server error is reported with its message and a non-zero exit', async (t) => {

@@ -74,6 +74,14 @@ describe('frame consistency: warm start and the per-frame similarity score', () 
     assert.ok(again.every((image, i) => image.bytes.equals(warmImages[i].bytes)), 'same seed, same images');
   });
 
+  test('conditioned on the first frame, an image does not depend on the images between: change step 2\'s text and step 3 stays the same', async () => {
+    const [first] = await collect(engine.generate(sequenceRequest({ model: 'concatenation', numInferenceSteps: 2, steps: ['boil the rice'] })));
+    const third = async (conditionOn: 'first' | 'previous', middle: string) =>
+      (await collect(engine.generate(sequenceRequest({ model: 'concatenation', numInferenceSteps: 2, steps: ['drain the rice', middle, 'serve the rice'], initImage: first.rgb, conditionOn }))))[2].bytes;
+    assert.ok((await third('first', 'add the butter')).equals(await third('first', 'chop the parsley')), 'first: step 3 sees only the init image');
+    assert.ok(!(await third('previous', 'add the butter')).equals(await third('previous', 'chop the parsley')), 'previous: step 3 sees step 2');
+  });
+
   test('a warm start keeps more of the previous frame: its similarity to the previous frame is higher at strength 0.3 than from noise', async () => {
     const mean = (images: { previousFrameSimilarity: number | null }[]) => images.slice(1).reduce((s, i) => s + i.previousFrameSimilarity!, 0) / (images.length - 1);
     const steps = ['chop the carrots', 'add the carrots to the pan', 'stir everything together', 'season with salt', 'serve on a plate'];

@@ -53,7 +53,7 @@ export class OnnxModel {
     const outputs = byName(loaded.info.outputs);
     checkSide(file, 'input', inputs, contract.inputs, true);
     checkSide(file, 'output', outputs, contract.outputs, false);
-    log('model loaded', { file, provider: loaded.info.provider, executors: executors.size, prepacking: options?.prepacking ?? true, inputs: [...inputs.keys()] });
+    log('model loaded', { file, provider: loaded.info.provider, executors: executors.size, weightsInPlace: options?.weightsInPlace ?? false, inputs: [...inputs.keys()] });
     return new OnnxModel(loaded.id, file, loaded.info.provider, executors, inputs, outputs);
   }
 

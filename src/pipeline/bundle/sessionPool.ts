@@ -40,7 +40,7 @@ export class SessionPool {
     const key = await SessionPool.key(file, component);
     let pooled = this.models.get(key);
     if (!pooled) {
-      const model = OnnxModel.create(file, CONTRACTS[component], this.executors, this.settings.log, { prepacking: this.prepacking(weights) });
+      const model = OnnxModel.create(file, CONTRACTS[component], this.executors, this.settings.log, { weightsInPlace: this.weightsInPlace(weights) });
       pooled = { model, holders: 0 };
       this.models.set(key, pooled);
       const entry = pooled;
@@ -67,12 +67,12 @@ export class SessionPool {
 
   /** Weights ONNX Runtime reads in place are held once per process; any other model once per executor. */
   sharedAcrossExecutors(weights: ModelWeights): boolean {
-    return weights.externalData && !this.prepacking(weights) && (this.executors.providerInUse ?? this.settings.executionProviders[0]) === 'cpu';
+    return weights.externalData && this.weightsInPlace(weights) && (this.executors.providerInUse ?? this.settings.executionProviders[0]) === 'cpu';
   }
 
-  private prepacking(weights: ModelWeights): boolean {
-    const setting = this.settings.weightPrepacking ?? 'auto';
-    return setting === 'on' || (setting === 'auto' && !weights.externalData);
+  private weightsInPlace(weights: ModelWeights): boolean {
+    const setting = this.settings.sharedWeights ?? 'auto';
+    return setting === 'on' || (setting === 'auto' && weights.externalData);
   }
 
   /** Distinct models loaded so far. */

@@ -14,11 +14,11 @@ export interface ExecutionSettings {
   /** Set by layoutFor when a bundle's UNet is real-size: with `executors` 0, CPU gets one executor, not one per core. */
   largeModels?: boolean;
   /**
-   * ONNX Runtime's weight prepacking: `auto` turns it off for models whose weights are external
-   * data (real-size exports), so N executors share one memory-mapped copy, and keeps it for
-   * weights inside model.onnx, which each session copies anyway.
+   * Sessions read weights in place (SessionTuning.weightsInPlace): `auto` for models whose weights
+   * are external data (real-size exports), so N executors share one memory-mapped copy; not for
+   * weights inside model.onnx (the miniature), which each session copies anyway.
    */
-  weightPrepacking?: 'auto' | 'on' | 'off';
+  sharedWeights?: 'auto' | 'on' | 'off';
   /** CUDA devices, one executor each by default; passed to the CUDA provider as `deviceId`. */
   cudaDeviceIds: readonly number[];
   log: (message: string, fields?: Record<string, unknown>) => void;

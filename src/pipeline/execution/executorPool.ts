@@ -34,8 +34,8 @@ export interface PoolOptions {
 
 /** How one model's sessions are created, beyond the pool's thread settings. */
 export interface ModelLoadOptions {
-  /** See SessionTuning.prepacking. */
-  prepacking: boolean;
+  /** See SessionTuning.weightsInPlace. */
+  weightsInPlace: boolean;
 }
 
 /**
@@ -68,7 +68,7 @@ export class ExecutorPool {
   ) {}
 
   /** Loads a model into every executor; the first load also decides how many executors there are. */
-  load(file: string, options: ModelLoadOptions = { prepacking: true }): Promise<{ id: number; info: LoadedModelInfo }> {
+  load(file: string, options: ModelLoadOptions = { weightsInPlace: false }): Promise<{ id: number; info: LoadedModelInfo }> {
     const result = this.loading.then(() => this.loadEverywhere(file, options));
     this.loading = result.catch(() => undefined);
     return result;
@@ -237,7 +237,7 @@ export class ExecutorPool {
   }
 
   private tuning(options: ModelLoadOptions): SessionTuning {
-    return { intraOpNumThreads: this.settings.intraOpNumThreads, interOpNumThreads: this.settings.interOpNumThreads, prepacking: options.prepacking };
+    return { intraOpNumThreads: this.settings.intraOpNumThreads, interOpNumThreads: this.settings.interOpNumThreads, weightsInPlace: options.weightsInPlace };
   }
 
   private noteUnavailable(info: LoadedModelInfo, file: string): void {

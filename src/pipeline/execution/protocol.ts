@@ -28,11 +28,13 @@ export interface SessionTuning {
   intraOpNumThreads: number;
   interOpNumThreads: number;
   /**
-   * ONNX Runtime repacks MatMul and Conv weights into private per-session buffers. Off, a CPU
-   * session reads the weights where they were loaded: for external data that is the memory-mapped
-   * file, so every executor's session shares one copy (docs/performance.md, "Weights held once").
+   * Read the weights where they were loaded instead of copying them: ONNX Runtime's prepacking
+   * (MatMul and Conv weights repacked into private per-session buffers) off, and graph
+   * optimisations up to `extended` (the `all` level's layout transforms rewrite Conv weights into
+   * new buffers). For external data the weights then stay in the memory-mapped file, which every
+   * executor's session (and the page cache) shares (docs/performance.md, "Weights held once").
    */
-  prepacking: boolean;
+  weightsInPlace: boolean;
 }
 
 export interface LoadedModelInfo {

@@ -77,10 +77,10 @@ function sessionOptions(choice: ProviderChoice, tuning: SessionTuning): ort.Infe
   const provider = choice.deviceId === undefined ? choice.name : ({ name: choice.name, deviceId: choice.deviceId } as ort.InferenceSession.ExecutionProviderConfig);
   return {
     executionProviders: [provider],
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: tuning.weightsInPlace ? 'extended' : 'all',
     intraOpNumThreads: tuning.intraOpNumThreads,
     interOpNumThreads: tuning.interOpNumThreads,
-    ...(tuning.prepacking ? {} : { extra: { session: { disable_prepacking: '1' } } }),
+    ...(tuning.weightsInPlace ? { extra: { session: { disable_prepacking: '1' } } } : {}),
   };
 }
 

@@ -85,7 +85,7 @@ describe('executor pool', () => {
 
   test('shutdown ends every worker, and later leases fail instead of hanging', async () => {
     const executor = new WorkerExecutor(0, undefined);
-    await executor.load(1, TEXT_ENCODER, [{ name: 'cpu' }], { intraOpNumThreads: 1, interOpNumThreads: 1, prepacking: true });
+    await executor.load(1, TEXT_ENCODER, [{ name: 'cpu' }], { intraOpNumThreads: 1, interOpNumThreads: 1, weightsInPlace: false });
     await executor.dispose();
     assert.match(await executor.lost, /shut down/);
 
