@@ -46,7 +46,7 @@ const PRESETS: Partial<Record<SamplingPreset, PresetSettings>> = {
   [SamplingPreset.SAMPLING_PRESET_FAST]: { scheduler: 'dpmpp_2m', numInferenceSteps: 10 },
   // Every frame conditioned on the first: style error 21.6 against DDPM 50's 36.0, flat along the
   // sequence (1.15× from step 2 to step 6, against 3.1×), every other score inside DDPM 50's 95%
-  // intervals or better, at 1.2× FAST's images/s (docs/results.md, "Beyond the paper").
+  // intervals or better, at 1.2–1.4× FAST's images/s (docs/results.md, "Beyond the paper").
   [SamplingPreset.SAMPLING_PRESET_CONSISTENT]: { scheduler: 'dpmpp_2m', numInferenceSteps: 6, conditionOn: 'first' },
 };
 

@@ -7,9 +7,10 @@ import type { ExecutionSettings } from './executionSettings.js';
 /**
  * A UNet at least this large (weights included) is "real size". Measured on 2 cores: the
  * miniature's 2 MB UNet runs best as one one-thread executor per core (20 ms calls of small
- * kernels; the roofline in docs/performance.md), while SD 1.5's 3.4 GB UNet reaches its first image
- * 1.7× sooner as one executor using every core, and holds its weights once instead of per core
- * (5.1 against 10.1 GiB). 256 MiB sits far from both.
+ * kernels; the roofline in docs/performance.md), while SD 1.5's 3.4 GB UNet reaches a lone
+ * request's first image 1.5× sooner as one executor using every core (seconds of large GEMMs that
+ * one session spreads over the cores). Memory no longer decides it: external-data weights are held
+ * once for all executors (--shared-weights). 256 MiB sits far from both sizes.
  */
 export const LARGE_UNET_BYTES = 256 * 2 ** 20;
 

@@ -132,7 +132,7 @@ export enum SamplingPreset {
    * SAMPLING_PRESET_CONSISTENT - DPM++ 2M at 6 steps with every image conditioned on the sequence's first frame
    * (CONDITIONING_FRAME_FIRST): on the default bundle, style error 21.6 against DDPM 50's 36.0 and
    * nearly flat along the sequence (1.15x from step 2 to step 6, against 3.1x), every other score
-   * inside DDPM 50's 95% intervals or better, at 1.2x FAST's images per second. condition_on,
+   * inside DDPM 50's 95% intervals or better, at 1.2-1.4x FAST's images per second. condition_on,
    * scheduler and num_inference_steps set in the request win over it.
    */
   SAMPLING_PRESET_CONSISTENT = 2,
