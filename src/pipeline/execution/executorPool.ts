@@ -220,15 +220,23 @@ export class ExecutorPool {
 
   /** Loads every model so far into `executor`; refuses one that lands on another provider than the pool's. */
   private async loadAll(executor: Executor): Promise<void> {
-    for (const model of this.models) {
-      const info = await executor.load(model.id, model.file, this.providersFor(executor), this.tuning(model.options));
-      if (this.provider !== null && info.provider !== this.provider) {
-        // A CPU straggler among GPU executors would take equal shares of batches at a fraction of the speed,
-        // and stepframe_models{provider} would go on saying the first provider.
-        throw new Error(`executor ${executor.index} came up on ${info.provider}, not ${this.provider} like the others (${model.file})`);
+    // Until nothing new arrived: bundles may load (or unload) while a replacement comes up.
+    const loaded = new Set<(typeof this.models)[number]>();
+    for (let pending = this.models; pending.length > 0; pending = this.models.filter((m) => !loaded.has(m))) {
+      for (const model of pending) {
+        const info = await executor.load(model.id, model.file, this.providersFor(executor), this.tuning(model.options));
+        loaded.add(model);
+        if (this.provider !== null && info.provider !== this.provider) {
+          // A CPU straggler among GPU executors would take equal shares of batches at a fraction of the speed,
+          // and stepframe_models{provider} would go on saying the first provider.
+          throw new Error(`executor ${executor.index} came up on ${info.provider}, not ${this.provider} like the others (${model.file})`);
+        }
       }
     }
+    // A model unloaded meanwhile (its bundle made room for another) must not stay in the newcomer.
+    for (const model of loaded) if (!this.models.includes(model)) await executor.release(model.id);
   }
+
 
   private providersFor(executor: Executor): ProviderChoice[] {
     return this.settings.executionProviders
