@@ -134,6 +134,26 @@ describe('executor pool', () => {
     await pool.dispose();
   });
 
+  test('an executor replaced while bundles unload and load ends up holding exactly the models loaded now', async (t) => {
+    const spawned: RecordingExecutor[] = [];
+    // The replacement (the third executor made) loads slowly, so the pool changes while it comes up.
+    const pool = new ExecutorPool({ ...QUIET, executors: 2 }, { spawn: (index) => spawned[spawned.push(new RecordingExecutor(index, spawned.length >= 2 ? 30 : 0)) - 1], retryDelayMs: 1 });
+    const a = await pool.load('a.onnx');
+    const b = await pool.load('b.onnx');
+    const keepAlive = setInterval(() => undefined, 20);
+    t.after(() => clearInterval(keepAlive));
+    spawned[1].lose('segfault');
+    await new Promise((r) => setTimeout(r, 5));
+    assert.equal(pool.healthy, false);
+    await pool.unload(a.id);
+    const c = await pool.load('c.onnx');
+    for (let i = 0; i < 200 && !pool.healthy; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(pool.healthy, true);
+    assert.deepEqual([...spawned[0].held].sort(), [b.id, c.id]);
+    assert.deepEqual([...spawned[2].held].sort(), [b.id, c.id], 'the replacement dropped the unloaded model and took the new one');
+    await pool.dispose();
+  });
+
   test('a replacement that fails while other executors serve is given up after its attempts, and health returns', async (t) => {
     let spawned = 0;
     const pool = new ExecutorPool({ ...QUIET, executors: 2 }, { spawn: (index) => new FakeExecutor(index, 'cpu', spawned++ >= 2), retryDelayMs: 1 });
@@ -177,6 +197,43 @@ describe('errors across the worker boundary', () => {
 });
 
 const QUIET = { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1, mode: 'workers' as const, executors: 1, cudaDeviceIds: [], log: () => undefined };
+
+/** An executor that records which models it holds, each load taking `loadMs`. */
+class RecordingExecutor implements Executor {
+  readonly deviceId = undefined;
+  readonly lost: Promise<string>;
+  readonly held = new Set<number>();
+  private resolveLost!: (reason: string) => void;
+
+  constructor(
+    readonly index: number,
+    private readonly loadMs: number,
+  ) {
+    this.lost = new Promise((r) => (this.resolveLost = r));
+  }
+
+  async load(modelId: number): Promise<LoadedModelInfo> {
+    await new Promise((r) => setTimeout(r, this.loadMs));
+    this.held.add(modelId);
+    return { provider: 'cpu', inputs: [], outputs: [], unavailable: [] };
+  }
+
+  async release(modelId: number): Promise<void> {
+    this.held.delete(modelId);
+  }
+
+  async run() {
+    return {};
+  }
+
+  lose(reason: string): void {
+    this.resolveLost(reason);
+  }
+
+  async exitOnNextRun(): Promise<void> {}
+
+  async dispose(): Promise<void> {}
+}
 
 /** An executor whose provider, load failures and loss the test decides. */
 class FakeExecutor implements Executor {
