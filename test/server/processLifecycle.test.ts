@@ -106,8 +106,15 @@ describe('the server process', () => {
       'stepframe_active_sequences',
       `stepframe_models{provider="${cudaLoads ? 'cuda' : 'cpu'}"`,
       'stepframe_executors{',
+      // Every bundle loads once at start; with no budget none is ever unloaded.
+      'stepframe_bundle_loads_total{model="concatenation"',
+      'stepframe_bundle_load_seconds_count{model="baseline"',
+      'stepframe_bundles_loaded{',
+      'stepframe_loaded_weight_bytes{',
     ]) {
       assert.ok(text.includes(metric), `missing ${metric}`);
     }
+    assert.match(text, /^stepframe_bundles_loaded\{[^}]*\} 6$/m);
+    assert.doesNotMatch(text, /stepframe_bundle_unloads_total\{/);
   });
 });
