@@ -31,7 +31,8 @@ Options:
   --init-image FILE          image that conditions the first step
   --frame-strength S         warm start in (0, 1]: later images start from the previous one noised to S
                              and run only that share of the steps (default 1: each from noise)
-  --condition-on FRAME       previous (the paper's, default) or first: every image conditioned on the first frame
+  --condition-on FRAME       previous (the paper's, default), first (every image conditioned on the first frame)
+                             or first_and_previous (on the mean of the two)
   --preset NAME              fast (DPM++ 2M, 10 steps) or consistent (DPM++ 2M, 6 steps, --condition-on first)
   --timeout-s N              deadline in seconds
 `;
@@ -95,8 +96,8 @@ async function main(): Promise<void> {
       return n;
     };
     const inferenceSteps = num('inference-steps', values['inference-steps']) ?? 0;
-    const conditionOn = { undefined: ConditioningFrame.CONDITIONING_FRAME_UNSPECIFIED, previous: ConditioningFrame.CONDITIONING_FRAME_PREVIOUS, first: ConditioningFrame.CONDITIONING_FRAME_FIRST }[String(values['condition-on'])];
-    if (conditionOn === undefined) fail(`--condition-on must be previous or first, got ${values['condition-on']}`);
+    const conditionOn = { undefined: ConditioningFrame.CONDITIONING_FRAME_UNSPECIFIED, previous: ConditioningFrame.CONDITIONING_FRAME_PREVIOUS, first: ConditioningFrame.CONDITIONING_FRAME_FIRST, first_and_previous: ConditioningFrame.CONDITIONING_FRAME_FIRST_AND_PREVIOUS }[String(values['condition-on'])];
+    if (conditionOn === undefined) fail(`--condition-on must be previous, first or first_and_previous, got ${values['condition-on']}`);
     const preset = { undefined: SamplingPreset.SAMPLING_PRESET_UNSPECIFIED, fast: SamplingPreset.SAMPLING_PRESET_FAST, consistent: SamplingPreset.SAMPLING_PRESET_CONSISTENT }[String(values.preset)];
     if (preset === undefined) fail(`--preset must be fast or consistent, got ${values.preset}`);
     await mkdir(values.out!, { recursive: true });

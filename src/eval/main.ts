@@ -37,7 +37,8 @@ const HELP = `stepframe eval: score bundles on a test split through the engine.
   --settings S1,S2        sampling settings, each "defaults" (the bundle's own), "paper" (DDPM, 50 steps,
                           text guidance 7.5) or SCHEDULER:STEPS[:GUIDANCE], each optionally with @S: a warm
                           start at frame_strength S (dpmpp_2m:10@0.6), and +first: every frame conditioned on
-                          the first instead of the one before (ddpm:50+first) (default: defaults)
+                          the first instead of the one before (ddpm:50+first), or +first_and_previous: on the
+                          mean of both (default: defaults)
   --recipes N             the first N recipes of the split (default: all)
   --eval-encoder DIR      the evaluation's image encoder (default models/evaluation)
   --seed N                request seed of every sequence (default 1)
@@ -59,8 +60,10 @@ DIR/contact-sheet-<setting>.png and DIR/frames/<row>/ (every generated image).`;
 function parseSetting(text: string): SamplingSetting {
   const [withAnchor, strength] = text.split('@');
   const [base, anchor] = withAnchor.split('+');
-  if (anchor !== undefined && anchor !== 'first') throw new Error(`--settings ${text}: after + only "first" (condition every frame on the first) is known`);
-  const setting: SamplingSetting = { ...parseSamplingSetting(base), ...(anchor ? { name: withAnchor, conditionOn: 'first' as const } : {}) };
+  if (anchor !== undefined && anchor !== 'first' && anchor !== 'first_and_previous') {
+    throw new Error(`--settings ${text}: after + only "first" (condition every frame on the first) or "first_and_previous" (on the mean of both embeddings) is known`);
+  }
+  const setting: SamplingSetting = { ...parseSamplingSetting(base), ...(anchor ? { name: withAnchor, conditionOn: anchor } : {}) };
   if (strength === undefined) return setting;
   const frameStrength = Number(strength);
   if (!(frameStrength > 0 && frameStrength <= 1)) throw new Error(`--settings ${text}: the frame strength after @ must be a number in (0, 1]`);

@@ -6,7 +6,8 @@ import { encodeImage, type RgbImage } from '../pipeline/rgbImage.js';
 import type { SchedulerName } from '../pipeline/schedulers/index.js';
 import { type SamplingDefaults, type SequenceRequest, samplingDefaults } from '../pipeline/sequenceRequest.js';
 import type { AutoencoderRoundTrip } from './autoencoderRoundTrip.js';
-import { type EvaluationEncoder, cosine } from './evaluationEncoder.js';
+import { cosineSimilarity } from '../pipeline/tensor.js';
+import type { EvaluationEncoder } from './evaluationEncoder.js';
 import { psnr, ssim } from './imageMetrics.js';
 import { type EvalRecipe, type EvalSplit, referenceImage } from './testSplit.js';
 
@@ -19,11 +20,11 @@ export interface SamplingSetting {
   /** Warm start (frame_strength) in (0, 1]; unset: 1, every frame from noise. */
   frameStrength?: number;
   /** Condition every frame on the first one instead of the one before (unset: previous). */
-  conditionOn?: 'previous' | 'first';
+  conditionOn?: SequenceRequest['conditionOn'];
 }
 
 /** What every request of a row samples with. */
-type RowSampling = SamplingDefaults & { frameStrength: number; conditionOn: 'previous' | 'first' };
+type RowSampling = SamplingDefaults & { frameStrength: number; conditionOn: SequenceRequest['conditionOn'] };
 
 /** One scored frame: step `position` (1 = the first generated step) of recipe `recipe`. */
 export interface FrameScores {
@@ -182,8 +183,8 @@ export class Evaluation {
       image: recipe.steps[i + 1].image,
       psnr: psnr(image, references[i + 1]),
       ssim: ssim(image, references[i + 1]),
-      clipScore: 1 - cosine(embedded[i], embeddings[i + 1]),
-      ...(i > 0 ? { clipI: cosine(embedded[i], embedded[i - 1]) } : {}),
+      clipScore: 1 - cosineSimilarity(embedded[i], embeddings[i + 1]),
+      ...(i > 0 ? { clipI: cosineSimilarity(embedded[i], embedded[i - 1]) } : {}),
     }));
   }
 }

@@ -60,6 +60,7 @@ function samplingPreset(preset: SamplingPreset | undefined): PresetSettings | nu
 const CONDITIONING: Record<number, SequenceRequest['conditionOn']> = {
   [ConditioningFrame.CONDITIONING_FRAME_PREVIOUS]: 'previous',
   [ConditioningFrame.CONDITIONING_FRAME_FIRST]: 'first',
+  [ConditioningFrame.CONDITIONING_FRAME_FIRST_AND_PREVIOUS]: 'first_and_previous',
 };
 
 /**
@@ -135,6 +136,6 @@ export async function parseGenerateRequest(req: GenerateSequenceRequest, limits:
 function conditionOn(field: ConditioningFrame | undefined, preset: PresetSettings | null): SequenceRequest['conditionOn'] {
   if (field === undefined || field === ConditioningFrame.CONDITIONING_FRAME_UNSPECIFIED) return preset?.conditionOn ?? 'previous';
   const value = CONDITIONING[field];
-  if (!value) throw new InvalidArgumentError('condition_on', `unknown value ${field}; expected CONDITIONING_FRAME_PREVIOUS or CONDITIONING_FRAME_FIRST`);
+  if (!value) throw new InvalidArgumentError('condition_on', `unknown value ${field}; expected CONDITIONING_FRAME_PREVIOUS, CONDITIONING_FRAME_FIRST or CONDITIONING_FRAME_FIRST_AND_PREVIOUS`);
   return value;
 }

@@ -45,7 +45,7 @@ describe('stepframe CLI', () => {
     const { stdout } = await run(process.execPath, [CLI, 'generate', 'boil the rice', 'add the peas', '--address', address, '--out', out, '--seed', '3', '--preset', 'consistent', '--frame-strength', '0.5']);
     assert.match(stdout, /2 images from attend_to_image \(seed 3, dpmpp_2m, 6 steps\)/);
     await run(process.execPath, [CLI, 'generate', 'boil the rice', '--address', address, '--out', out, '--condition-on', 'first']);
-    await assert.rejects(run(process.execPath, [CLI, 'generate', 'stir', '--address', address, '--condition-on', 'last']), /--condition-on must be previous or first, got last/);
+    await assert.rejects(run(process.execPath, [CLI, 'generate', 'stir', '--address', address, '--condition-on', 'last']), /--condition-on must be previous, first or first_and_previous, got last/);
     await assert.rejects(run(process.execPath, [CLI, 'generate', 'stir', '--address', address, '--frame-strength', '0']), /frame_strength: must be in \(0, 1\]/);
   });
 

@@ -9,6 +9,7 @@ import type { OnnxModel } from '../../src/pipeline/bundle/onnxModel.js';
 import { clipPixelValues } from '../../src/pipeline/clipImagePreprocess.js';
 import type { Engine } from '../../src/pipeline/engine.js';
 import type { RgbImage } from '../../src/pipeline/rgbImage.js';
+import { conditioningImage } from '../../src/pipeline/sequenceLoop.js';
 import { cosineSimilarity } from '../../src/pipeline/tensor.js';
 import { TEST_SESSION_SETTINGS } from '../helpers/engineSettings.js';
 import { FIXTURE_BUNDLES } from '../helpers/paths.js';
@@ -80,6 +81,17 @@ describe('frame consistency: warm start and the per-frame similarity score', () 
       (await collect(engine.generate(sequenceRequest({ model: 'concatenation', numInferenceSteps: 2, steps: ['drain the rice', middle, 'serve the rice'], initImage: first.rgb, conditionOn }))))[2].bytes;
     assert.ok((await third('first', 'add the butter')).equals(await third('first', 'chop the parsley')), 'first: step 3 sees only the init image');
     assert.ok(!(await third('previous', 'add the butter')).equals(await third('previous', 'chop the parsley')), 'previous: step 3 sees step 2');
+  });
+
+  test('first_and_previous conditions on the mean of the two embeddings; before there is a first frame, on the previous', () => {
+    const embedding = (v: number) => ({ hidden: { data: new Float32Array([v, 2 * v]), dims: [1, 1, 2] }, pooled: { data: new Float32Array([v]), dims: [1, 1] } });
+    const first = embedding(1);
+    const previous = embedding(3);
+    const mean = conditioningImage('first_and_previous', first, previous)!;
+    assert.deepEqual([...mean.hidden.data, ...mean.pooled.data], [2, 4, 2]);
+    assert.equal(conditioningImage('first', first, previous), first);
+    assert.equal(conditioningImage('previous', first, previous), previous);
+    assert.equal(conditioningImage('first_and_previous', null, previous), previous);
   });
 
   test('a warm start keeps more of the previous frame: its similarity to the previous frame is higher at strength 0.3 than from noise', async () => {

@@ -129,7 +129,7 @@ describe('GenerateSequence over real gRPC', () => {
     ['a frame strength above 1', { steps: ['stir'], frameStrength: 1.5 }, /^frame_strength: must be in \[0, 1\], got 1.5/],
     ['a frame strength that leaves no step', { steps: ['stir'], numInferenceSteps: 4, frameStrength: 0.1 }, /^frame_strength: 0.1\d* of 4 steps leaves no step to run/],
     ['a warm start with PNDM', { steps: ['stir'], scheduler: 'pndm', frameStrength: 0.5 }, /^frame_strength: scheduler pndm cannot start partway/],
-    ['an unknown conditioning frame', { steps: ['stir'], conditionOn: 7 }, /^condition_on: unknown value 7; expected CONDITIONING_FRAME_PREVIOUS or CONDITIONING_FRAME_FIRST/],
+    ['an unknown conditioning frame', { steps: ['stir'], conditionOn: 7 }, /^condition_on: unknown value 7; expected CONDITIONING_FRAME_PREVIOUS, CONDITIONING_FRAME_FIRST or CONDITIONING_FRAME_FIRST_AND_PREVIOUS/],
   ];
   describe('invalid requests, on one shared server', () => {
     const cleanups: (() => Promise<void> | void)[] = [];

@@ -27,7 +27,8 @@ describe('parseGenerateRequest: warm start, conditioning frame and presets', () 
     assert.deepEqual([overridden.conditionOn, overridden.frameStrength], ['previous', 0.5]);
   });
 
-  test('condition_on FIRST and a frame strength pass through', async () => {
+  test('condition_on FIRST and FIRST_AND_PREVIOUS and a frame strength pass through', async () => {
+    assert.equal((await parse({ conditionOn: ConditioningFrame.CONDITIONING_FRAME_FIRST_AND_PREVIOUS })).conditionOn, 'first_and_previous');
     const request = await parse({ conditionOn: ConditioningFrame.CONDITIONING_FRAME_FIRST, frameStrength: 0.7 });
     assert.equal(request.conditionOn, 'first');
     assert.ok(Math.abs(request.frameStrength - 0.7) < 1e-6);
