@@ -7,7 +7,8 @@ const UNITS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb
 
 /**
  * Left out of `auto`: ONNX Runtime's activations, the process and the OS need memory beyond the
- * weights. At SD 1.5's size one 2-row UNet call added about 4.4 GiB on CPU (docs/performance.md).
+ * weights. At SD 1.5's size the first 2-row request took RSS from the weights' 5.1 GiB to 10.7 GiB
+ * on CPU (docs/performance.md, "The engine at real size").
  */
 export const AUTO_MARGIN_FRACTION = 0.25;
 export const AUTO_MARGIN_MIN_BYTES = 2 * 2 ** 30;
