@@ -48,7 +48,7 @@ const STEPS = ['chop the carrots', 'add the carrots to the pan', 'stir everythin
 function request(overrides: Partial<SequenceRequest> = {}): SequenceRequest {
   return {
     model: args.bundle!, steps: STEPS, seed: 1n, numInferenceSteps: 50, guidanceScale: 7.5, imageGuidanceScale: null,
-    scheduler: 'ddpm', eta: 0, negativePrompt: '', format: 'png', quality: 90, initImage: null, frameStrength: 1, conditionOn: 'previous', ...overrides,
+    scheduler: 'ddpm', eta: 0, negativePrompt: '', format: 'png', quality: 90, initImage: null, frameStrength: 1, firstFrameWeight: 0, ...overrides,
   };
 }
 

@@ -57,7 +57,7 @@ function residentSplit(): { anonMiB: number; fileMiB: number } {
 function request(): SequenceRequest {
   return {
     model: args.bundle!, steps: ['chop the carrots'], seed: 1n, numInferenceSteps: 2, guidanceScale: 7.5, imageGuidanceScale: null,
-    scheduler: 'ddpm', eta: 0, negativePrompt: '', format: 'png', quality: 90, initImage: null, frameStrength: 1, conditionOn: 'previous',
+    scheduler: 'ddpm', eta: 0, negativePrompt: '', format: 'png', quality: 90, initImage: null, frameStrength: 1, firstFrameWeight: 0,
   };
 }
 

@@ -24,7 +24,7 @@ async function rowsPerCall(modelsDir: string): Promise<{ rowsPerCall: number; ca
   });
   const request = (seed: bigint): SequenceRequest => ({
     model: '', steps: ['stir the pot'], seed, numInferenceSteps: 200, guidanceScale: 7.5, imageGuidanceScale: null,
-    scheduler: 'ddim', eta: 0, negativePrompt: '', format: 'png', quality: 90, initImage: null, frameStrength: 1, conditionOn: 'previous',
+    scheduler: 'ddim', eta: 0, negativePrompt: '', format: 'png', quality: 90, initImage: null, frameStrength: 1, firstFrameWeight: 0,
   });
   const t0 = performance.now();
   // Staggered starts, as real requests arrive: the sequences are at different timesteps.

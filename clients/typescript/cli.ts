@@ -33,7 +33,9 @@ Options:
                              and run only that share of the steps (default 1: each from noise)
   --condition-on FRAME       previous (the paper's, default), first (every image conditioned on the first frame)
                              or first_and_previous (on the mean of the two)
-  --preset NAME              fast (DPM++ 2M, 10 steps) or consistent (DPM++ 2M, 6 steps, --condition-on first)
+  --first-frame-weight W     the first frame's share, in [0, 1], of what each image is conditioned on (wins over --condition-on)
+  --preset NAME              fast (DPM++ 2M, 10 steps), consistent (DDPM 50, first-frame weight 0.65)
+                             or consistent_fast (DPM++ 2M, 6 steps, --condition-on first)
   --timeout-s N              deadline in seconds
 `;
 
@@ -72,6 +74,7 @@ async function main(): Promise<void> {
       'frame-strength': { type: 'string' },
       'condition-on': { type: 'string' },
       preset: { type: 'string' },
+      'first-frame-weight': { type: 'string' },
       'timeout-s': { type: 'string' },
     },
   });
@@ -98,8 +101,8 @@ async function main(): Promise<void> {
     const inferenceSteps = num('inference-steps', values['inference-steps']) ?? 0;
     const conditionOn = { undefined: ConditioningFrame.CONDITIONING_FRAME_UNSPECIFIED, previous: ConditioningFrame.CONDITIONING_FRAME_PREVIOUS, first: ConditioningFrame.CONDITIONING_FRAME_FIRST, first_and_previous: ConditioningFrame.CONDITIONING_FRAME_FIRST_AND_PREVIOUS }[String(values['condition-on'])];
     if (conditionOn === undefined) fail(`--condition-on must be previous, first or first_and_previous, got ${values['condition-on']}`);
-    const preset = { undefined: SamplingPreset.SAMPLING_PRESET_UNSPECIFIED, fast: SamplingPreset.SAMPLING_PRESET_FAST, consistent: SamplingPreset.SAMPLING_PRESET_CONSISTENT }[String(values.preset)];
-    if (preset === undefined) fail(`--preset must be fast or consistent, got ${values.preset}`);
+    const preset = { undefined: SamplingPreset.SAMPLING_PRESET_UNSPECIFIED, fast: SamplingPreset.SAMPLING_PRESET_FAST, consistent: SamplingPreset.SAMPLING_PRESET_CONSISTENT, consistent_fast: SamplingPreset.SAMPLING_PRESET_CONSISTENT_FAST }[String(values.preset)];
+    if (preset === undefined) fail(`--preset must be fast, consistent or consistent_fast, got ${values.preset}`);
     await mkdir(values.out!, { recursive: true });
     const frames: { png: Buffer; caption: string }[] = [];
     let seed: bigint | undefined;
@@ -115,6 +118,7 @@ async function main(): Promise<void> {
         initImage: values['init-image'] ? await readFile(values['init-image']) : Buffer.alloc(0),
         frameStrength: num('frame-strength', values['frame-strength']),
         conditionOn,
+        firstFrameWeight: num('first-frame-weight', values['first-frame-weight']),
         preset,
         outputFormat: ImageFormat.IMAGE_FORMAT_PNG,
         streamProgress: true,

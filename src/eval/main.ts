@@ -37,8 +37,8 @@ const HELP = `stepframe eval: score bundles on a test split through the engine.
   --settings S1,S2        sampling settings, each "defaults" (the bundle's own), "paper" (DDPM, 50 steps,
                           text guidance 7.5) or SCHEDULER:STEPS[:GUIDANCE], each optionally with @S: a warm
                           start at frame_strength S (dpmpp_2m:10@0.6), and +first: every frame conditioned on
-                          the first instead of the one before (ddpm:50+first), or +first_and_previous: on the
-                          mean of both (default: defaults)
+                          the first instead of the one before (ddpm:50+first), +first_and_previous: on the
+                          mean of both, +first=W: on their mean weighted W for the first (default: defaults)
   --recipes N             the first N recipes of the split (default: all)
   --eval-encoder DIR      the evaluation's image encoder (default models/evaluation)
   --seed N                request seed of every sequence (default 1)
@@ -56,18 +56,26 @@ const HELP = `stepframe eval: score bundles on a test split through the engine.
 Writes DIR/results.json (every summary and per-frame score), DIR/results.md (the tables),
 DIR/contact-sheet-<setting>.png and DIR/frames/<row>/ (every generated image).`;
 
-/** A setting, optionally conditioned on the first frame (`+first`) and warm-started (`@S`): `dpmpp_2m:10+first@0.6`. */
+/**
+ * A setting, optionally conditioned on the first frame (`+first`, `+first_and_previous` for the
+ * mean, `+first=W` for weight W) and warm-started (`@S`): `dpmpp_2m:10+first@0.6`.
+ */
 function parseSetting(text: string): SamplingSetting {
   const [withAnchor, strength] = text.split('@');
   const [base, anchor] = withAnchor.split('+');
-  if (anchor !== undefined && anchor !== 'first' && anchor !== 'first_and_previous') {
-    throw new Error(`--settings ${text}: after + only "first" (condition every frame on the first) or "first_and_previous" (on the mean of both embeddings) is known`);
-  }
-  const setting: SamplingSetting = { ...parseSamplingSetting(base), ...(anchor ? { name: withAnchor, conditionOn: anchor } : {}) };
+  const setting: SamplingSetting = { ...parseSamplingSetting(base), ...(anchor === undefined ? {} : { name: withAnchor, firstFrameWeight: parseFirstFrameWeight(anchor, text) }) };
   if (strength === undefined) return setting;
   const frameStrength = Number(strength);
   if (!(frameStrength > 0 && frameStrength <= 1)) throw new Error(`--settings ${text}: the frame strength after @ must be a number in (0, 1]`);
   return { ...setting, name: text, frameStrength };
+}
+
+function parseFirstFrameWeight(anchor: string, text: string): number {
+  if (anchor === 'first') return 1;
+  if (anchor === 'first_and_previous') return 0.5;
+  const weight = /^first=(.+)$/.exec(anchor) ? Number(anchor.slice('first='.length)) : NaN;
+  if (!(weight >= 0 && weight <= 1)) throw new Error(`--settings ${text}: after + give first, first_and_previous or first=W with W in [0, 1]`);
+  return weight;
 }
 
 function parseSamplingSetting(text: string): SamplingSetting {

@@ -19,12 +19,12 @@ export interface SamplingSetting {
   guidanceScale?: number;
   /** Warm start (frame_strength) in (0, 1]; unset: 1, every frame from noise. */
   frameStrength?: number;
-  /** Condition every frame on the first one instead of the one before (unset: previous). */
-  conditionOn?: SequenceRequest['conditionOn'];
+  /** The first frame's weight in each frame's conditioning (unset: 0, the frame before). */
+  firstFrameWeight?: number;
 }
 
 /** What every request of a row samples with. */
-type RowSampling = SamplingDefaults & { frameStrength: number; conditionOn: SequenceRequest['conditionOn'] };
+type RowSampling = SamplingDefaults & { frameStrength: number; firstFrameWeight: number };
 
 /** One scored frame: step `position` (1 = the first generated step) of recipe `recipe`. */
 export interface FrameScores {
@@ -136,7 +136,7 @@ export class Evaluation {
       quality: 90,
       initImage: references[0],
       frameStrength: sampling.frameStrength,
-      conditionOn: sampling.conditionOn,
+      firstFrameWeight: sampling.firstFrameWeight,
     };
     const generated: RgbImage[] = [];
     for await (const image of this.ctx.engine.generate(request)) {
@@ -198,7 +198,7 @@ function resolveSampling(info: ModelInfo, setting: SamplingSetting): RowSampling
     numInferenceSteps: setting.numInferenceSteps ?? defaults.numInferenceSteps,
     guidanceScale: setting.guidanceScale ?? defaults.guidanceScale,
     frameStrength: setting.frameStrength ?? 1,
-    conditionOn: setting.conditionOn ?? 'previous',
+    firstFrameWeight: setting.firstFrameWeight ?? 0,
   };
 }
 

@@ -65,7 +65,7 @@ export async function* runSequence(runtime: BundleRuntime, request: SequenceRequ
       previousEmbedding = await timed('imageEncodeMs', () => encodeImage(runtime, request.initImage, hooks));
       if (request.initImage) firstEmbedding = previousEmbedding;
     }
-    const image: ImageEmbedding | null = conditioningImage(request.conditionOn, firstEmbedding, previousEmbedding);
+    const image: ImageEmbedding | null = conditioningImage(request.firstFrameWeight, firstEmbedding, previousEmbedding);
     // 3. Fuse text and image into the UNet's conditioning, one row per guidance branch.
     const conditioning: Tensor = await timed('fuseMs', () => fuseConditioning(runtime, mode, text, unconditionalText, image, hooks));
     // 4. Seeded initial latents: noise, or (warm start) the previous frame's latents noised partway.
@@ -100,12 +100,12 @@ export async function* runSequence(runtime: BundleRuntime, request: SequenceRequ
   }
 }
 
-/** The embedding a frame is conditioned on: the previous frame's, the first frame's, or their mean. */
-export function conditioningImage(conditionOn: SequenceRequest['conditionOn'], first: ImageEmbedding | null, previous: ImageEmbedding | null): ImageEmbedding | null {
-  if (!first || !previous || conditionOn === 'previous') return previous;
-  if (conditionOn === 'first') return first;
-  const mean = (a: Tensor, b: Tensor): Tensor => ({ data: a.data.map((v, i) => (v + b.data[i]) / 2), dims: a.dims });
-  return { hidden: mean(first.hidden, previous.hidden), pooled: mean(first.pooled, previous.pooled) };
+/** The embedding a frame is conditioned on: the previous frame's, the first frame's, or their mean weighted by `firstWeight`. */
+export function conditioningImage(firstWeight: number, first: ImageEmbedding | null, previous: ImageEmbedding | null): ImageEmbedding | null {
+  if (!first || !previous || firstWeight === 0) return previous;
+  if (firstWeight === 1) return first;
+  const mix = (a: Tensor, b: Tensor): Tensor => ({ data: a.data.map((v, i) => firstWeight * v + (1 - firstWeight) * b.data[i]), dims: a.dims });
+  return { hidden: mix(first.hidden, previous.hidden), pooled: mix(first.pooled, previous.pooled) };
 }
 
 async function encodeStepText(runtime: BundleRuntime, text: string, hooks: SequenceHooks): Promise<TextEmbedding> {

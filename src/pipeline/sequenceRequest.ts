@@ -26,11 +26,11 @@ export interface SequenceRequest {
   /** Warm start in (0, 1]: later frames start from the previous frame's latents noised to this strength; 1 starts each from noise. */
   frameStrength: number;
   /**
-   * Which frame conditions each image after the first: the one before it (the paper's method), the
-   * sequence's first frame (the init image, else the first image generated) throughout, or the
-   * mean of the two embeddings.
+   * How much of the sequence's first frame (the init image, else the first image generated)
+   * conditions each image after the first, in [0, 1]: 0 is the frame just before (the paper's
+   * method), 1 the first frame throughout; between, the weighted mean of the two embeddings.
    */
-  conditionOn: 'previous' | 'first' | 'first_and_previous';
+  firstFrameWeight: number;
 }
 
 /** Milliseconds spent in each stage of one image. */

@@ -32,35 +32,39 @@ const FORMATS: Record<number, ImageFormat> = {
 /**
  * What each preset sets where the request leaves the field unset. FAST is DPM++ 2M at 10 steps:
  * on the default bundle it scored within the 95% intervals of DDPM at 50 steps on every metric at
- * 4.9x the images per second (docs/results.md, "Quality against cost"). CONSISTENT adds
- * conditioning on the first frame (condition_on), at 6 steps.
+ * 4.9x the images per second (docs/results.md, "Quality against cost"). The CONSISTENT presets
+ * condition each frame on the first (first_frame_weight).
  */
 interface PresetSettings {
   scheduler: SchedulerName;
   numInferenceSteps: number;
-  conditionOn?: SequenceRequest['conditionOn'];
+  firstFrameWeight?: number;
   frameStrength?: number;
 }
 
 const PRESETS: Partial<Record<SamplingPreset, PresetSettings>> = {
   [SamplingPreset.SAMPLING_PRESET_FAST]: { scheduler: 'dpmpp_2m', numInferenceSteps: 10 },
-  // Every frame conditioned on the first: style error 21.6 against DDPM 50's 36.0, flat along the
-  // sequence (1.15× from step 2 to step 6, against 3.1×), every other score inside DDPM 50's 95%
-  // intervals or better, at 1.2–1.4× FAST's images/s (docs/results.md, "Beyond the paper").
-  [SamplingPreset.SAMPLING_PRESET_CONSISTENT]: { scheduler: 'dpmpp_2m', numInferenceSteps: 6, conditionOn: 'first' },
+  // The paper's sampler, each frame conditioned on 0.65 of the first frame and 0.35 of the one
+  // before: style error 21.5 against 36.0, 1.34× from step 2 to step 6 against 3.1×, text probe
+  // 0.763 against 0.737 (docs/results.md, "Beyond the paper").
+  [SamplingPreset.SAMPLING_PRESET_CONSISTENT]: { scheduler: 'ddpm', numInferenceSteps: 50, firstFrameWeight: 0.65 },
+  // Every frame conditioned on the first, at 6 DPM++ 2M steps: style error 21.6, 1.15× along the
+  // sequence, text probe 0.711, at 1.2–1.4× FAST's images/s.
+  [SamplingPreset.SAMPLING_PRESET_CONSISTENT_FAST]: { scheduler: 'dpmpp_2m', numInferenceSteps: 6, firstFrameWeight: 1 },
 };
 
 function samplingPreset(preset: SamplingPreset | undefined): PresetSettings | null {
   if (preset === undefined || preset === SamplingPreset.SAMPLING_PRESET_UNSPECIFIED) return null;
   const settings = PRESETS[preset];
-  if (!settings) throw new InvalidArgumentError('preset', `unknown preset ${preset}; expected SAMPLING_PRESET_UNSPECIFIED, SAMPLING_PRESET_FAST or SAMPLING_PRESET_CONSISTENT`);
+  if (!settings) throw new InvalidArgumentError('preset', `unknown preset ${preset}; expected SAMPLING_PRESET_UNSPECIFIED, SAMPLING_PRESET_FAST, SAMPLING_PRESET_CONSISTENT or SAMPLING_PRESET_CONSISTENT_FAST`);
   return settings;
 }
 
-const CONDITIONING: Record<number, SequenceRequest['conditionOn']> = {
-  [ConditioningFrame.CONDITIONING_FRAME_PREVIOUS]: 'previous',
-  [ConditioningFrame.CONDITIONING_FRAME_FIRST]: 'first',
-  [ConditioningFrame.CONDITIONING_FRAME_FIRST_AND_PREVIOUS]: 'first_and_previous',
+/** condition_on as the weight of the first frame in the conditioning embedding. */
+const FIRST_FRAME_WEIGHTS: Record<number, number> = {
+  [ConditioningFrame.CONDITIONING_FRAME_PREVIOUS]: 0,
+  [ConditioningFrame.CONDITIONING_FRAME_FIRST]: 1,
+  [ConditioningFrame.CONDITIONING_FRAME_FIRST_AND_PREVIOUS]: 0.5,
 };
 
 /**
@@ -128,14 +132,14 @@ export async function parseGenerateRequest(req: GenerateSequenceRequest, limits:
     quality,
     initImage,
     frameStrength,
-    conditionOn: conditionOn(req.conditionOn, preset),
+    firstFrameWeight: req.firstFrameWeight === undefined ? firstFrameWeight(req.conditionOn, preset) : finiteInRange('first_frame_weight', req.firstFrameWeight, 0, 1),
   };
 }
 
-/** The request's condition_on, else the preset's, else the paper's (the previous frame). */
-function conditionOn(field: ConditioningFrame | undefined, preset: PresetSettings | null): SequenceRequest['conditionOn'] {
-  if (field === undefined || field === ConditioningFrame.CONDITIONING_FRAME_UNSPECIFIED) return preset?.conditionOn ?? 'previous';
-  const value = CONDITIONING[field];
-  if (!value) throw new InvalidArgumentError('condition_on', `unknown value ${field}; expected CONDITIONING_FRAME_PREVIOUS, CONDITIONING_FRAME_FIRST or CONDITIONING_FRAME_FIRST_AND_PREVIOUS`);
+/** The request's condition_on, else the preset's, else the paper's (the previous frame), as the first frame's weight. */
+function firstFrameWeight(field: ConditioningFrame | undefined, preset: PresetSettings | null): number {
+  if (field === undefined || field === ConditioningFrame.CONDITIONING_FRAME_UNSPECIFIED) return preset?.firstFrameWeight ?? 0;
+  const value = FIRST_FRAME_WEIGHTS[field];
+  if (value === undefined) throw new InvalidArgumentError('condition_on', `unknown value ${field}; expected CONDITIONING_FRAME_PREVIOUS, CONDITIONING_FRAME_FIRST or CONDITIONING_FRAME_FIRST_AND_PREVIOUS`);
   return value;
 }

@@ -38,13 +38,14 @@ describe('stepframe CLI', () => {
     assert.deepEqual(readdirSync(join(out, 'images')).sort(), ['contact-sheet.png', 'step-01.png', 'step-02.png']);
   });
 
-  test('--preset consistent, --condition-on and --frame-strength reach the server; a bad value is refused by name', async (t) => {
+  test('--preset, --condition-on, --first-frame-weight and --frame-strength reach the server; a bad value is refused by name', async (t) => {
     const { address } = await startTestServer(t);
     const out = mkdtempSync(join(tmpdir(), 'stepframe-cli-'));
     t.after(() => rmSync(out, { recursive: true, force: true }));
-    const { stdout } = await run(process.execPath, [CLI, 'generate', 'boil the rice', 'add the peas', '--address', address, '--out', out, '--seed', '3', '--preset', 'consistent', '--frame-strength', '0.5']);
+    const { stdout } = await run(process.execPath, [CLI, 'generate', 'boil the rice', 'add the peas', '--address', address, '--out', out, '--seed', '3', '--preset', 'consistent_fast', '--frame-strength', '0.5']);
     assert.match(stdout, /2 images from attend_to_image \(seed 3, dpmpp_2m, 6 steps\)/);
     await run(process.execPath, [CLI, 'generate', 'boil the rice', '--address', address, '--out', out, '--condition-on', 'first']);
+    await assert.rejects(run(process.execPath, [CLI, 'generate', 'stir', '--address', address, '--first-frame-weight', '2']), /first_frame_weight: must be in \[0, 1\], got 2/);
     await assert.rejects(run(process.execPath, [CLI, 'generate', 'stir', '--address', address, '--condition-on', 'last']), /--condition-on must be previous, first or first_and_previous, got last/);
     await assert.rejects(run(process.execPath, [CLI, 'generate', 'stir', '--address', address, '--frame-strength', '0']), /frame_strength: must be in \(0, 1\]/);
   });

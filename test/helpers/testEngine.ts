@@ -30,7 +30,7 @@ export function sequenceRequest(overrides: Partial<SequenceRequest> = {}): Seque
     quality: 90,
     initImage: null,
     frameStrength: 1,
-    conditionOn: 'previous',
+    firstFrameWeight: 0,
     ...overrides,
   };
 }

@@ -77,21 +77,23 @@ describe('frame consistency: warm start and the per-frame similarity score', () 
 
   test('conditioned on the first frame, an image does not depend on the images between: change step 2\'s text and step 3 stays the same', async () => {
     const [first] = await collect(engine.generate(sequenceRequest({ model: 'concatenation', numInferenceSteps: 2, steps: ['boil the rice'] })));
-    const third = async (conditionOn: 'first' | 'previous', middle: string) =>
-      (await collect(engine.generate(sequenceRequest({ model: 'concatenation', numInferenceSteps: 2, steps: ['drain the rice', middle, 'serve the rice'], initImage: first.rgb, conditionOn }))))[2].bytes;
-    assert.ok((await third('first', 'add the butter')).equals(await third('first', 'chop the parsley')), 'first: step 3 sees only the init image');
-    assert.ok(!(await third('previous', 'add the butter')).equals(await third('previous', 'chop the parsley')), 'previous: step 3 sees step 2');
+    const third = async (firstFrameWeight: number, middle: string) =>
+      (await collect(engine.generate(sequenceRequest({ model: 'concatenation', numInferenceSteps: 2, steps: ['drain the rice', middle, 'serve the rice'], initImage: first.rgb, firstFrameWeight }))))[2].bytes;
+    assert.ok((await third(1, 'add the butter')).equals(await third(1, 'chop the parsley')), 'first: step 3 sees only the init image');
+    assert.ok(!(await third(0, 'add the butter')).equals(await third(0, 'chop the parsley')), 'previous: step 3 sees step 2');
   });
 
-  test('first_and_previous conditions on the mean of the two embeddings; before there is a first frame, on the previous', () => {
+  test('a first-frame weight between 0 and 1 conditions on the weighted mean of the two embeddings; before there is a first frame, on the previous', () => {
     const embedding = (v: number) => ({ hidden: { data: new Float32Array([v, 2 * v]), dims: [1, 1, 2] }, pooled: { data: new Float32Array([v]), dims: [1, 1] } });
     const first = embedding(1);
     const previous = embedding(3);
-    const mean = conditioningImage('first_and_previous', first, previous)!;
+    const mean = conditioningImage(0.5, first, previous)!;
     assert.deepEqual([...mean.hidden.data, ...mean.pooled.data], [2, 4, 2]);
-    assert.equal(conditioningImage('first', first, previous), first);
-    assert.equal(conditioningImage('previous', first, previous), previous);
-    assert.equal(conditioningImage('first_and_previous', null, previous), previous);
+    const weighted = conditioningImage(0.75, first, previous)!;
+    assert.deepEqual([...weighted.hidden.data, ...weighted.pooled.data], [1.5, 3, 1.5]);
+    assert.equal(conditioningImage(1, first, previous), first);
+    assert.equal(conditioningImage(0, first, previous), previous);
+    assert.equal(conditioningImage(0.5, null, previous), previous);
   });
 
   test('a warm start keeps more of the previous frame: its similarity to the previous frame is higher at strength 0.3 than from noise', async () => {

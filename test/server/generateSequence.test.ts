@@ -124,11 +124,12 @@ describe('GenerateSequence over real gRPC', () => {
     ['an infinite image guidance scale', { steps: ['stir'], imageGuidanceScale: Infinity }, /^image_guidance_scale: must be a finite number, got Infinity/],
     ['image guidance on the baseline', { steps: ['stir'], model: 'baseline', imageGuidanceScale: 1.5 }, /^image_guidance_scale: model baseline does not support/],
     ['an out-of-range quality', { steps: ['stir'], outputQuality: 101 }, /^output_quality: must be in \[1, 100\], got 101/],
-    ['an unknown preset', { steps: ['stir'], preset: 7 }, /^preset: unknown preset 7; expected SAMPLING_PRESET_UNSPECIFIED, SAMPLING_PRESET_FAST or SAMPLING_PRESET_CONSISTENT/],
+    ['an unknown preset', { steps: ['stir'], preset: 7 }, /^preset: unknown preset 7; expected SAMPLING_PRESET_UNSPECIFIED, SAMPLING_PRESET_FAST, SAMPLING_PRESET_CONSISTENT or SAMPLING_PRESET_CONSISTENT_FAST/],
     ['a frame strength of 0', { steps: ['stir'], frameStrength: 0 }, /^frame_strength: must be in \(0, 1\], got 0/],
     ['a frame strength above 1', { steps: ['stir'], frameStrength: 1.5 }, /^frame_strength: must be in \[0, 1\], got 1.5/],
     ['a frame strength that leaves no step', { steps: ['stir'], numInferenceSteps: 4, frameStrength: 0.1 }, /^frame_strength: 0.1\d* of 4 steps leaves no step to run/],
     ['a warm start with PNDM', { steps: ['stir'], scheduler: 'pndm', frameStrength: 0.5 }, /^frame_strength: scheduler pndm cannot start partway/],
+    ['a first-frame weight above 1', { steps: ['stir'], firstFrameWeight: 1.2 }, /^first_frame_weight: must be in \[0, 1\], got 1.2/],
     ['an unknown conditioning frame', { steps: ['stir'], conditionOn: 7 }, /^condition_on: unknown value 7; expected CONDITIONING_FRAME_PREVIOUS, CONDITIONING_FRAME_FIRST or CONDITIONING_FRAME_FIRST_AND_PREVIOUS/],
   ];
   describe('invalid requests, on one shared server', () => {
@@ -157,7 +158,8 @@ describe('GenerateSequence over real gRPC', () => {
       };
       assert.deepEqual(await summary({ preset: SamplingPreset.SAMPLING_PRESET_FAST }), ['dpmpp_2m', 10]);
       assert.deepEqual(await summary({ preset: SamplingPreset.SAMPLING_PRESET_FAST, scheduler: 'ddim', numInferenceSteps: 3 }), ['ddim', 3]);
-      assert.deepEqual(await summary({ preset: SamplingPreset.SAMPLING_PRESET_CONSISTENT }), ['dpmpp_2m', 6]);
+      assert.deepEqual(await summary({ preset: SamplingPreset.SAMPLING_PRESET_CONSISTENT }), ['ddpm', 50]);
+      assert.deepEqual(await summary({ preset: SamplingPreset.SAMPLING_PRESET_CONSISTENT_FAST }), ['dpmpp_2m', 6]);
       assert.deepEqual(await summary({ numInferenceSteps: 2 }), ['ddpm', 2], 'no preset: the model defaults');
     });
 

@@ -17,20 +17,24 @@ describe('parseGenerateRequest: warm start, conditioning frame and presets', () 
   test('unset: every frame from noise, conditioned on the one before (the paper)', async () => {
     const request = await parse({});
     assert.equal(request.frameStrength, 1);
-    assert.equal(request.conditionOn, 'previous');
+    assert.equal(request.firstFrameWeight, 0);
   });
 
-  test('SAMPLING_PRESET_CONSISTENT: DPM++ 2M, 6 steps, every frame conditioned on the first; fields in the request win', async () => {
+  test('the CONSISTENT presets: DDPM 50 at first-frame weight 0.65, DPM++ 2M 6 on the first frame; fields in the request win', async () => {
     const preset = await parse({ preset: SamplingPreset.SAMPLING_PRESET_CONSISTENT });
-    assert.deepEqual([preset.scheduler, preset.numInferenceSteps, preset.conditionOn, preset.frameStrength], ['dpmpp_2m', 6, 'first', 1]);
+    assert.deepEqual([preset.scheduler, preset.numInferenceSteps, preset.firstFrameWeight, preset.frameStrength], ['ddpm', 50, 0.65, 1]);
+    const fast = await parse({ preset: SamplingPreset.SAMPLING_PRESET_CONSISTENT_FAST });
+    assert.deepEqual([fast.scheduler, fast.numInferenceSteps, fast.firstFrameWeight], ['dpmpp_2m', 6, 1]);
     const overridden = await parse({ preset: SamplingPreset.SAMPLING_PRESET_CONSISTENT, conditionOn: ConditioningFrame.CONDITIONING_FRAME_PREVIOUS, frameStrength: 0.5 });
-    assert.deepEqual([overridden.conditionOn, overridden.frameStrength], ['previous', 0.5]);
+    assert.deepEqual([overridden.firstFrameWeight, overridden.frameStrength], [0, 0.5]);
+    const weighted = await parse({ preset: SamplingPreset.SAMPLING_PRESET_CONSISTENT, conditionOn: ConditioningFrame.CONDITIONING_FRAME_FIRST, firstFrameWeight: 0.25 });
+    assert.equal(weighted.firstFrameWeight, 0.25, 'first_frame_weight wins over condition_on and the preset');
   });
 
   test('condition_on FIRST and FIRST_AND_PREVIOUS and a frame strength pass through', async () => {
-    assert.equal((await parse({ conditionOn: ConditioningFrame.CONDITIONING_FRAME_FIRST_AND_PREVIOUS })).conditionOn, 'first_and_previous');
+    assert.equal((await parse({ conditionOn: ConditioningFrame.CONDITIONING_FRAME_FIRST_AND_PREVIOUS })).firstFrameWeight, 0.5);
     const request = await parse({ conditionOn: ConditioningFrame.CONDITIONING_FRAME_FIRST, frameStrength: 0.7 });
-    assert.equal(request.conditionOn, 'first');
+    assert.equal(request.firstFrameWeight, 1);
     assert.ok(Math.abs(request.frameStrength - 0.7) < 1e-6);
   });
 });

@@ -13,41 +13,41 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#stepframe/v1/sequence_service.proto\x12\x0cstepframe.v1\"\xcd\x04\n\x17GenerateSequenceRequest\x12\r\n\x05steps\x18\x01 \x03(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x11\n\x04seed\x18\x03 \x01(\x04H\x00\x88\x01\x01\x12\x1b\n\x13num_inference_steps\x18\x04 \x01(\r\x12\x1b\n\x0eguidance_scale\x18\x05 \x01(\x02H\x01\x88\x01\x01\x12!\n\x14image_guidance_scale\x18\x06 \x01(\x02H\x02\x88\x01\x01\x12\x11\n\tscheduler\x18\x07 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x08 \x01(\t\x12\r\n\x05width\x18\t \x01(\r\x12\x0e\n\x06height\x18\n \x01(\r\x12\x30\n\routput_format\x18\x0b \x01(\x0e\x32\x19.stepframe.v1.ImageFormat\x12\x16\n\x0eoutput_quality\x18\x0c \x01(\r\x12\x12\n\ninit_image\x18\r \x01(\x0c\x12\x17\n\x0fstream_progress\x18\x0e \x01(\x08\x12\x10\n\x03\x65ta\x18\x0f \x01(\x02H\x03\x88\x01\x01\x12,\n\x06preset\x18\x10 \x01(\x0e\x32\x1c.stepframe.v1.SamplingPreset\x12\x1b\n\x0e\x66rame_strength\x18\x11 \x01(\x02H\x04\x88\x01\x01\x12\x35\n\x0c\x63ondition_on\x18\x12 \x01(\x0e\x32\x1f.stepframe.v1.ConditioningFrameB\x07\n\x05_seedB\x11\n\x0f_guidance_scaleB\x17\n\x15_image_guidance_scaleB\x06\n\x04_etaB\x11\n\x0f_frame_strength\"\xa3\x01\n\x18GenerateSequenceResponse\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.stepframe.v1.ProgressH\x00\x12(\n\x05image\x18\x02 \x01(\x0b\x32\x17.stepframe.v1.StepImageH\x00\x12(\n\x07summary\x18\x03 \x01(\x0b\x32\x15.stepframe.v1.SummaryH\x00\x42\x07\n\x05\x65vent\"O\n\x08Progress\x12\x12\n\nstep_index\x18\x01 \x01(\r\x12\x16\n\x0e\x64\x65noising_step\x18\x02 \x01(\r\x12\x17\n\x0f\x64\x65noising_steps\x18\x03 \x01(\r\"\xf3\x01\n\tStepImage\x12\x12\n\nstep_index\x18\x01 \x01(\r\x12\x11\n\tstep_text\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x11\n\tmime_type\x18\x04 \x01(\t\x12\r\n\x05width\x18\x05 \x01(\r\x12\x0e\n\x06height\x18\x06 \x01(\r\x12\x0c\n\x04seed\x18\x07 \x01(\x04\x12+\n\x07timings\x18\x08 \x01(\x0b\x32\x1a.stepframe.v1.StageTimings\x12&\n\x19previous_frame_similarity\x18\t \x01(\x02H\x00\x88\x01\x01\x42\x1c\n\x1a_previous_frame_similarity\"\x9c\x01\n\x0cStageTimings\x12\x16\n\x0etext_encode_ms\x18\x01 \x01(\x01\x12\x17\n\x0fimage_encode_ms\x18\x02 \x01(\x01\x12\x0f\n\x07\x66use_ms\x18\x03 \x01(\x01\x12\x12\n\ndenoise_ms\x18\x04 \x01(\x01\x12\x11\n\tdecode_ms\x18\x05 \x01(\x01\x12\x11\n\tencode_ms\x18\x06 \x01(\x01\x12\x10\n\x08total_ms\x18\x07 \x01(\x01\"\x98\x01\n\x07Summary\x12\x0e\n\x06images\x18\x01 \x01(\r\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0c\n\x04seed\x18\x03 \x01(\x04\x12\x11\n\tscheduler\x18\x04 \x01(\t\x12\x1b\n\x13num_inference_steps\x18\x05 \x01(\r\x12\x1e\n\x16time_to_first_image_ms\x18\x06 \x01(\x01\x12\x10\n\x08total_ms\x18\x07 \x01(\x01\"\x13\n\x11ListModelsRequest\"T\n\x12ListModelsResponse\x12\'\n\x06models\x18\x01 \x03(\x0b\x32\x17.stepframe.v1.ModelInfo\x12\x15\n\rdefault_model\x18\x02 \x01(\t\"\xaa\x02\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nfuser_kind\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\x1f\n\x17supports_image_guidance\x18\x05 \x01(\x08\x12-\n\x08\x64\x65\x66\x61ults\x18\x06 \x01(\x0b\x32\x1b.stepframe.v1.ModelDefaults\x12\x12\n\nschedulers\x18\x07 \x03(\t\x12\x1a\n\x12\x65xecution_provider\x18\x08 \x01(\t\x12\x1b\n\x13pooled_image_output\x18\t \x01(\t\x12\x16\n\x0etimestep_input\x18\n \x01(\t\x12\'\n\x05state\x18\x0b \x01(\x0e\x32\x18.stepframe.v1.ModelState\"u\n\rModelDefaults\x12\x11\n\tscheduler\x18\x01 \x01(\t\x12\x1b\n\x13num_inference_steps\x18\x02 \x01(\r\x12\x16\n\x0eguidance_scale\x18\x03 \x01(\x02\x12\x1c\n\x14image_guidance_scale\x18\x04 \x01(\x02*o\n\x0bImageFormat\x12\x1c\n\x18IMAGE_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10IMAGE_FORMAT_PNG\x10\x01\x12\x15\n\x11IMAGE_FORMAT_JPEG\x10\x02\x12\x15\n\x11IMAGE_FORMAT_WEBP\x10\x03*\xa1\x01\n\x11\x43onditioningFrame\x12\"\n\x1e\x43ONDITIONING_FRAME_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43ONDITIONING_FRAME_PREVIOUS\x10\x01\x12\x1c\n\x18\x43ONDITIONING_FRAME_FIRST\x10\x02\x12)\n%CONDITIONING_FRAME_FIRST_AND_PREVIOUS\x10\x03*k\n\x0eSamplingPreset\x12\x1f\n\x1bSAMPLING_PRESET_UNSPECIFIED\x10\x00\x12\x18\n\x14SAMPLING_PRESET_FAST\x10\x01\x12\x1e\n\x1aSAMPLING_PRESET_CONSISTENT\x10\x02*v\n\nModelState\x12\x1b\n\x17MODEL_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12MODEL_STATE_LOADED\x10\x01\x12\x17\n\x13MODEL_STATE_LOADING\x10\x02\x12\x1a\n\x16MODEL_STATE_NOT_LOADED\x10\x03\x32\xc7\x01\n\x0fSequenceService\x12\x63\n\x10GenerateSequence\x12%.stepframe.v1.GenerateSequenceRequest\x1a&.stepframe.v1.GenerateSequenceResponse0\x01\x12O\n\nListModels\x12\x1f.stepframe.v1.ListModelsRequest\x1a .stepframe.v1.ListModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#stepframe/v1/sequence_service.proto\x12\x0cstepframe.v1\"\x85\x05\n\x17GenerateSequenceRequest\x12\r\n\x05steps\x18\x01 \x03(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x11\n\x04seed\x18\x03 \x01(\x04H\x00\x88\x01\x01\x12\x1b\n\x13num_inference_steps\x18\x04 \x01(\r\x12\x1b\n\x0eguidance_scale\x18\x05 \x01(\x02H\x01\x88\x01\x01\x12!\n\x14image_guidance_scale\x18\x06 \x01(\x02H\x02\x88\x01\x01\x12\x11\n\tscheduler\x18\x07 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x08 \x01(\t\x12\r\n\x05width\x18\t \x01(\r\x12\x0e\n\x06height\x18\n \x01(\r\x12\x30\n\routput_format\x18\x0b \x01(\x0e\x32\x19.stepframe.v1.ImageFormat\x12\x16\n\x0eoutput_quality\x18\x0c \x01(\r\x12\x12\n\ninit_image\x18\r \x01(\x0c\x12\x17\n\x0fstream_progress\x18\x0e \x01(\x08\x12\x10\n\x03\x65ta\x18\x0f \x01(\x02H\x03\x88\x01\x01\x12,\n\x06preset\x18\x10 \x01(\x0e\x32\x1c.stepframe.v1.SamplingPreset\x12\x1b\n\x0e\x66rame_strength\x18\x11 \x01(\x02H\x04\x88\x01\x01\x12\x35\n\x0c\x63ondition_on\x18\x12 \x01(\x0e\x32\x1f.stepframe.v1.ConditioningFrame\x12\x1f\n\x12\x66irst_frame_weight\x18\x13 \x01(\x02H\x05\x88\x01\x01\x42\x07\n\x05_seedB\x11\n\x0f_guidance_scaleB\x17\n\x15_image_guidance_scaleB\x06\n\x04_etaB\x11\n\x0f_frame_strengthB\x15\n\x13_first_frame_weight\"\xa3\x01\n\x18GenerateSequenceResponse\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.stepframe.v1.ProgressH\x00\x12(\n\x05image\x18\x02 \x01(\x0b\x32\x17.stepframe.v1.StepImageH\x00\x12(\n\x07summary\x18\x03 \x01(\x0b\x32\x15.stepframe.v1.SummaryH\x00\x42\x07\n\x05\x65vent\"O\n\x08Progress\x12\x12\n\nstep_index\x18\x01 \x01(\r\x12\x16\n\x0e\x64\x65noising_step\x18\x02 \x01(\r\x12\x17\n\x0f\x64\x65noising_steps\x18\x03 \x01(\r\"\xf3\x01\n\tStepImage\x12\x12\n\nstep_index\x18\x01 \x01(\r\x12\x11\n\tstep_text\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x11\n\tmime_type\x18\x04 \x01(\t\x12\r\n\x05width\x18\x05 \x01(\r\x12\x0e\n\x06height\x18\x06 \x01(\r\x12\x0c\n\x04seed\x18\x07 \x01(\x04\x12+\n\x07timings\x18\x08 \x01(\x0b\x32\x1a.stepframe.v1.StageTimings\x12&\n\x19previous_frame_similarity\x18\t \x01(\x02H\x00\x88\x01\x01\x42\x1c\n\x1a_previous_frame_similarity\"\x9c\x01\n\x0cStageTimings\x12\x16\n\x0etext_encode_ms\x18\x01 \x01(\x01\x12\x17\n\x0fimage_encode_ms\x18\x02 \x01(\x01\x12\x0f\n\x07\x66use_ms\x18\x03 \x01(\x01\x12\x12\n\ndenoise_ms\x18\x04 \x01(\x01\x12\x11\n\tdecode_ms\x18\x05 \x01(\x01\x12\x11\n\tencode_ms\x18\x06 \x01(\x01\x12\x10\n\x08total_ms\x18\x07 \x01(\x01\"\x98\x01\n\x07Summary\x12\x0e\n\x06images\x18\x01 \x01(\r\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0c\n\x04seed\x18\x03 \x01(\x04\x12\x11\n\tscheduler\x18\x04 \x01(\t\x12\x1b\n\x13num_inference_steps\x18\x05 \x01(\r\x12\x1e\n\x16time_to_first_image_ms\x18\x06 \x01(\x01\x12\x10\n\x08total_ms\x18\x07 \x01(\x01\"\x13\n\x11ListModelsRequest\"T\n\x12ListModelsResponse\x12\'\n\x06models\x18\x01 \x03(\x0b\x32\x17.stepframe.v1.ModelInfo\x12\x15\n\rdefault_model\x18\x02 \x01(\t\"\xaa\x02\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nfuser_kind\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\x1f\n\x17supports_image_guidance\x18\x05 \x01(\x08\x12-\n\x08\x64\x65\x66\x61ults\x18\x06 \x01(\x0b\x32\x1b.stepframe.v1.ModelDefaults\x12\x12\n\nschedulers\x18\x07 \x03(\t\x12\x1a\n\x12\x65xecution_provider\x18\x08 \x01(\t\x12\x1b\n\x13pooled_image_output\x18\t \x01(\t\x12\x16\n\x0etimestep_input\x18\n \x01(\t\x12\'\n\x05state\x18\x0b \x01(\x0e\x32\x18.stepframe.v1.ModelState\"u\n\rModelDefaults\x12\x11\n\tscheduler\x18\x01 \x01(\t\x12\x1b\n\x13num_inference_steps\x18\x02 \x01(\r\x12\x16\n\x0eguidance_scale\x18\x03 \x01(\x02\x12\x1c\n\x14image_guidance_scale\x18\x04 \x01(\x02*o\n\x0bImageFormat\x12\x1c\n\x18IMAGE_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10IMAGE_FORMAT_PNG\x10\x01\x12\x15\n\x11IMAGE_FORMAT_JPEG\x10\x02\x12\x15\n\x11IMAGE_FORMAT_WEBP\x10\x03*\xa1\x01\n\x11\x43onditioningFrame\x12\"\n\x1e\x43ONDITIONING_FRAME_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43ONDITIONING_FRAME_PREVIOUS\x10\x01\x12\x1c\n\x18\x43ONDITIONING_FRAME_FIRST\x10\x02\x12)\n%CONDITIONING_FRAME_FIRST_AND_PREVIOUS\x10\x03*\x90\x01\n\x0eSamplingPreset\x12\x1f\n\x1bSAMPLING_PRESET_UNSPECIFIED\x10\x00\x12\x18\n\x14SAMPLING_PRESET_FAST\x10\x01\x12\x1e\n\x1aSAMPLING_PRESET_CONSISTENT\x10\x02\x12#\n\x1fSAMPLING_PRESET_CONSISTENT_FAST\x10\x03*v\n\nModelState\x12\x1b\n\x17MODEL_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12MODEL_STATE_LOADED\x10\x01\x12\x17\n\x13MODEL_STATE_LOADING\x10\x02\x12\x1a\n\x16MODEL_STATE_NOT_LOADED\x10\x03\x32\xc7\x01\n\x0fSequenceService\x12\x63\n\x10GenerateSequence\x12%.stepframe.v1.GenerateSequenceRequest\x1a&.stepframe.v1.GenerateSequenceResponse0\x01\x12O\n\nListModels\x12\x1f.stepframe.v1.ListModelsRequest\x1a .stepframe.v1.ListModelsResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'stepframe.v1.sequence_service_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
-  _IMAGEFORMAT._serialized_start=1979
-  _IMAGEFORMAT._serialized_end=2090
-  _CONDITIONINGFRAME._serialized_start=2093
-  _CONDITIONINGFRAME._serialized_end=2254
-  _SAMPLINGPRESET._serialized_start=2256
-  _SAMPLINGPRESET._serialized_end=2363
-  _MODELSTATE._serialized_start=2365
-  _MODELSTATE._serialized_end=2483
+  _IMAGEFORMAT._serialized_start=2035
+  _IMAGEFORMAT._serialized_end=2146
+  _CONDITIONINGFRAME._serialized_start=2149
+  _CONDITIONINGFRAME._serialized_end=2310
+  _SAMPLINGPRESET._serialized_start=2313
+  _SAMPLINGPRESET._serialized_end=2457
+  _MODELSTATE._serialized_start=2459
+  _MODELSTATE._serialized_end=2577
   _GENERATESEQUENCEREQUEST._serialized_start=54
-  _GENERATESEQUENCEREQUEST._serialized_end=643
-  _GENERATESEQUENCERESPONSE._serialized_start=646
-  _GENERATESEQUENCERESPONSE._serialized_end=809
-  _PROGRESS._serialized_start=811
-  _PROGRESS._serialized_end=890
-  _STEPIMAGE._serialized_start=893
-  _STEPIMAGE._serialized_end=1136
-  _STAGETIMINGS._serialized_start=1139
-  _STAGETIMINGS._serialized_end=1295
-  _SUMMARY._serialized_start=1298
-  _SUMMARY._serialized_end=1450
-  _LISTMODELSREQUEST._serialized_start=1452
-  _LISTMODELSREQUEST._serialized_end=1471
-  _LISTMODELSRESPONSE._serialized_start=1473
-  _LISTMODELSRESPONSE._serialized_end=1557
-  _MODELINFO._serialized_start=1560
-  _MODELINFO._serialized_end=1858
-  _MODELDEFAULTS._serialized_start=1860
-  _MODELDEFAULTS._serialized_end=1977
-  _SEQUENCESERVICE._serialized_start=2486
-  _SEQUENCESERVICE._serialized_end=2685
+  _GENERATESEQUENCEREQUEST._serialized_end=699
+  _GENERATESEQUENCERESPONSE._serialized_start=702
+  _GENERATESEQUENCERESPONSE._serialized_end=865
+  _PROGRESS._serialized_start=867
+  _PROGRESS._serialized_end=946
+  _STEPIMAGE._serialized_start=949
+  _STEPIMAGE._serialized_end=1192
+  _STAGETIMINGS._serialized_start=1195
+  _STAGETIMINGS._serialized_end=1351
+  _SUMMARY._serialized_start=1354
+  _SUMMARY._serialized_end=1506
+  _LISTMODELSREQUEST._serialized_start=1508
+  _LISTMODELSREQUEST._serialized_end=1527
+  _LISTMODELSRESPONSE._serialized_start=1529
+  _LISTMODELSRESPONSE._serialized_end=1613
+  _MODELINFO._serialized_start=1616
+  _MODELINFO._serialized_end=1914
+  _MODELDEFAULTS._serialized_start=1916
+  _MODELDEFAULTS._serialized_end=2033
+  _SEQUENCESERVICE._serialized_start=2580
+  _SEQUENCESERVICE._serialized_end=2779
 # @@protoc_insertion_point(module_scope)
