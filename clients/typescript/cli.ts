@@ -34,7 +34,7 @@ Options:
   --condition-on FRAME       previous (the paper's, default), first (every image conditioned on the first frame)
                              or first_and_previous (on the mean of the two)
   --first-frame-weight W     the first frame's share, in [0, 1], of what each image is conditioned on (wins over --condition-on)
-  --preset NAME              fast (DPM++ 2M, 10 steps), consistent (DDPM 50, first-frame weight 0.65)
+  --preset NAME              fast (DPM++ 2M, 10 steps), consistent (DDPM 50, first-frame weight 0.75)
                              or consistent_fast (DPM++ 2M, 6 steps, --condition-on first)
   --timeout-s N              deadline in seconds
 `;

@@ -20,9 +20,9 @@ describe('parseGenerateRequest: warm start, conditioning frame and presets', () 
     assert.equal(request.firstFrameWeight, 0);
   });
 
-  test('the CONSISTENT presets: DDPM 50 at first-frame weight 0.65, DPM++ 2M 6 on the first frame; fields in the request win', async () => {
+  test('the CONSISTENT presets: DDPM 50 at first-frame weight 0.75, DPM++ 2M 6 on the first frame; fields in the request win', async () => {
     const preset = await parse({ preset: SamplingPreset.SAMPLING_PRESET_CONSISTENT });
-    assert.deepEqual([preset.scheduler, preset.numInferenceSteps, preset.firstFrameWeight, preset.frameStrength], ['ddpm', 50, 0.65, 1]);
+    assert.deepEqual([preset.scheduler, preset.numInferenceSteps, preset.firstFrameWeight, preset.frameStrength], ['ddpm', 50, 0.75, 1]);
     const fast = await parse({ preset: SamplingPreset.SAMPLING_PRESET_CONSISTENT_FAST });
     assert.deepEqual([fast.scheduler, fast.numInferenceSteps, fast.firstFrameWeight], ['dpmpp_2m', 6, 1]);
     const overridden = await parse({ preset: SamplingPreset.SAMPLING_PRESET_CONSISTENT, conditionOn: ConditioningFrame.CONDITIONING_FRAME_PREVIOUS, frameStrength: 0.5 });
