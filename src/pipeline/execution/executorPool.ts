@@ -56,6 +56,8 @@ export class ExecutorPool {
   private nextModelId = 1;
   private readonly unavailable = new Set<string>();
   private readonly healthListeners = new Set<(healthy: boolean) => void>();
+  /** Loads waiting for a replacement executor while none is left. */
+  private readonly executorWaiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
   private loading: Promise<unknown> = Promise.resolve();
   private targetSize: number | null = null;
   private replacing = 0;
@@ -165,6 +167,8 @@ export class ExecutorPool {
 
   async dispose(): Promise<void> {
     this.disposed = true;
+    // A load waiting for a replacement would wait for ever: replacements stop once disposed.
+    for (const waiter of this.executorWaiters.splice(0)) waiter.reject(new Error('the executor pool is shut down'));
     // A load still queued behind a failed one would otherwise start on a thread being ended.
     await this.loading;
     for (const waiter of this.waiters.splice(0)) waiter.fail(new Error('the executor pool is shut down'));
@@ -177,7 +181,12 @@ export class ExecutorPool {
     if (this.disposed) throw new Error('the executor pool is shut down');
     // Ids are never reused: a model unloaded and loaded again is a new model to every executor.
     const id = this.nextModelId++;
-    if (this.executors.length === 0) this.add(this.spawn(0));
+    if (this.executors.length === 0) {
+      // The first load makes the first executor. Later, no executor means every one was lost and is
+      // being replaced (a bundle loading on request meanwhile): wait for one rather than add another.
+      if (this.targetSize === null) this.add(this.spawn(0));
+      else await this.anExecutor();
+    }
     const tuning = this.tuning(options);
     const info = await this.executors[0].load(id, file, this.providersFor(this.executors[0]), tuning);
     this.noteUnavailable(info, file);
@@ -211,7 +220,16 @@ export class ExecutorPool {
     return this.settings.mode === 'main-thread' ? new MainThreadExecutor(index, deviceId) : new WorkerExecutor(index, deviceId);
   }
 
+  /** Resolves once an executor is in the pool; rejects when the pool has failed or is shut down. */
+  private anExecutor(): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.disposed) return Promise.reject(new Error('the executor pool is shut down'));
+    if (this.executors.length > 0) return Promise.resolve();
+    return new Promise((resolve, reject) => this.executorWaiters.push({ resolve, reject }));
+  }
+
   private add(executor: Executor): void {
+    for (const waiter of this.executorWaiters.splice(0)) waiter.resolve();
     this.executors.push(executor);
     this.idle.push(executor);
     void executor.lost.then((reason) => this.onLost(executor, reason));
@@ -320,6 +338,7 @@ export class ExecutorPool {
       return;
     }
     this.failed = new Error(`every executor was lost and none could be replaced after ${MAX_REPLACE_ATTEMPTS} attempts: ${error.message}`);
+    for (const waiter of this.executorWaiters.splice(0)) waiter.reject(this.failed);
     (this.settings.warn ?? this.settings.log)('every executor is lost; model calls fail until the process is restarted', { error: error.message });
     for (const waiter of this.waiters.splice(0)) waiter.fail(this.failed);
   }

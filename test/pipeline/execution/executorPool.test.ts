@@ -154,6 +154,21 @@ describe('executor pool', () => {
     await pool.dispose();
   });
 
+  test('a model loaded while the only executor is being replaced waits for the replacement instead of adding an executor', async (t) => {
+    const spawned: RecordingExecutor[] = [];
+    const pool = new ExecutorPool({ ...QUIET, executors: 1 }, { spawn: (index) => spawned[spawned.push(new RecordingExecutor(index, spawned.length >= 1 ? 30 : 0)) - 1], retryDelayMs: 1 });
+    const a = await pool.load('a.onnx');
+    const keepAlive = setInterval(() => undefined, 20);
+    t.after(() => clearInterval(keepAlive));
+    spawned[0].lose('segfault');
+    await new Promise((r) => setTimeout(r, 5));
+    const b = await pool.load('b.onnx');
+    assert.equal(pool.size, 1, 'still one executor, as configured');
+    assert.equal(spawned.length, 2, 'the original and its replacement, nothing more');
+    assert.deepEqual([...spawned[1].held].sort(), [a.id, b.id]);
+    await pool.dispose();
+  });
+
   test('a replacement that fails while other executors serve is given up after its attempts, and health returns', async (t) => {
     let spawned = 0;
     const pool = new ExecutorPool({ ...QUIET, executors: 2 }, { spawn: (index) => new FakeExecutor(index, 'cpu', spawned++ >= 2), retryDelayMs: 1 });
