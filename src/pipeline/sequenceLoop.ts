@@ -5,7 +5,7 @@ import { throwIfAborted } from './errors.js';
 import { type GuidanceMode, combineGuidance, guidanceRows } from './guidance.js';
 import { guidanceScaleEmbedding } from './guidanceEmbedding.js';
 import { SeededRandom } from './random.js';
-import { MIME_TYPES, type RgbImage, encodeImage as encodeImageBytes, vaeOutputToRgb } from './rgbImage.js';
+import { MIME_TYPES, type RgbImage, encodeImage, vaeOutputToRgb } from './rgbImage.js';
 import type { SchedulerRun } from './schedulers/index.js';
 import { type SequenceHooks, type SequenceRequest, type StageTimings, type StepImage, imageSeed } from './sequenceRequest.js';
 import { type Tensor, concatBatch, cosineSimilarity, repeatBatch } from './tensor.js';
@@ -62,7 +62,7 @@ export async function* runSequence(runtime: BundleRuntime, request: SequenceRequ
     const text = await timed('textEncodeMs', () => encodeStepText(runtime, request.steps[stepIndex], hooks));
     // 2. The previous image's embedding (the first step encodes the init image, or takes the bundle's "no previous image").
     if (imageConditioned && stepIndex === 0) {
-      previousEmbedding = await timed('imageEncodeMs', () => encodeImage(runtime, request.initImage, hooks));
+      previousEmbedding = await timed('imageEncodeMs', () => embedImage(runtime, request.initImage, hooks));
       if (request.initImage) firstEmbedding = previousEmbedding;
     }
     const image: ImageEmbedding | null = conditioningImage(request.firstFrameWeight, firstEmbedding, previousEmbedding);
@@ -78,9 +78,9 @@ export async function* runSequence(runtime: BundleRuntime, request: SequenceRequ
     // 6. Decode to pixels.
     const rgb: RgbImage = await timed('decodeMs', () => decodeLatents(runtime, denoised, hooks));
     // 7. Encode the frame for the next step's conditioning (and, for free, its similarity to the previous frame).
-    const embedding: ImageEmbedding | null = imageConditioned ? await timed<ImageEmbedding>('imageEncodeMs', () => encodeImage(runtime, rgb, hooks)) : null;
+    const embedding: ImageEmbedding | null = imageConditioned ? await timed<ImageEmbedding>('imageEncodeMs', () => embedImage(runtime, rgb, hooks)) : null;
     const previousFrameSimilarity = embedding && previousEmbedding && (stepIndex > 0 || request.initImage) ? cosineSimilarity(embedding.pooled.data, previousEmbedding.pooled.data) : null;
-    const bytes = await timed('encodeMs', () => encodeImageBytes(rgb, request.format, request.quality));
+    const bytes = await timed('encodeMs', () => encodeImage(rgb, request.format, request.quality));
     timings.totalMs = performance.now() - started;
     previousEmbedding = embedding;
     firstEmbedding ??= embedding;
@@ -124,7 +124,7 @@ function poolAt(hidden: Tensor, position: number): Tensor {
 }
 
 /** The image encoder's embedding of `image`, or the bundle's "no previous image" for null. */
-async function encodeImage(runtime: BundleRuntime, image: RgbImage | null, hooks: SequenceHooks): Promise<ImageEmbedding> {
+async function embedImage(runtime: BundleRuntime, image: RgbImage | null, hooks: SequenceHooks): Promise<ImageEmbedding> {
   if (!image) return runtime.noImage();
   const pixels = await clipPixelValues(image, runtime.bundle.imagePreprocess!);
   const out = await runtime.imageEncoder!.run({

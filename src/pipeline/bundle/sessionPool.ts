@@ -60,11 +60,6 @@ export class SessionPool {
     return true;
   }
 
-  /** Whether a model is loaded (or loading) under this key. */
-  holds(key: string): boolean {
-    return this.models.has(key);
-  }
-
   /** Weights ONNX Runtime reads in place are held once per process; any other model once per executor. */
   sharedAcrossExecutors(weights: ModelWeights): boolean {
     return weights.externalData && this.weightsInPlace(weights) && (this.executors.providerInUse ?? this.settings.executionProviders[0]) === 'cpu';

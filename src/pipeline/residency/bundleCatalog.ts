@@ -47,6 +47,8 @@ interface Entry<R> {
  */
 export class BundleCatalog<R> {
   private readonly entries = new Map<string, Entry<R>>();
+  /** Every bundle's weight files by pool key; bundles sharing a file share its entry. */
+  private readonly files = new Map<string, WeightFile>();
   private readonly releaseWaiters: (() => void)[] = [];
   private queue: Promise<unknown> = Promise.resolve();
   private tick = 0;
@@ -61,6 +63,7 @@ export class BundleCatalog<R> {
   add(name: string, dir: string, files: readonly WeightFile[]): void {
     if (this.entries.has(name)) throw new BundleError(`two bundles are named ${name} (in ${this.entries.get(name)!.dir} and ${dir})`);
     this.entries.set(name, { name, dir, files, runtime: null, loading: null, users: 0, lastUsed: 0 });
+    for (const file of files) this.files.set(file.key, file);
   }
 
   /** Loads a bundle now, unloading idle ones if it does not fit (start-up: every bundle is checked by loading it once). */
@@ -206,17 +209,10 @@ export class BundleCatalog<R> {
   private cost(keys: ReadonlySet<string>): number {
     let bytes = 0;
     for (const key of keys) {
-      const file = this.file(key);
+      const file = this.files.get(key);
       if (file) bytes += file.bytes * this.hooks.copies(file);
     }
     return bytes;
   }
 
-  private file(key: string): WeightFile | undefined {
-    for (const entry of this.entries.values()) {
-      const file = entry.files.find((f) => f.key === key);
-      if (file) return file;
-    }
-    return undefined;
-  }
 }

@@ -135,9 +135,9 @@ describe('executor pool', () => {
   });
 
   test('an executor replaced while bundles unload and load ends up holding exactly the models loaded now', async (t) => {
-    const spawned: RecordingExecutor[] = [];
+    const spawned: FakeExecutor[] = [];
     // The replacement (the third executor made) loads slowly, so the pool changes while it comes up.
-    const pool = new ExecutorPool({ ...QUIET, executors: 2 }, { spawn: (index) => spawned[spawned.push(new RecordingExecutor(index, spawned.length >= 2 ? 30 : 0)) - 1], retryDelayMs: 1 });
+    const pool = new ExecutorPool({ ...QUIET, executors: 2 }, { spawn: (index) => spawned[spawned.push(new FakeExecutor(index, 'cpu', { loadMs: spawned.length >= 2 ? 30 : 0 })) - 1], retryDelayMs: 1 });
     const a = await pool.load('a.onnx');
     const b = await pool.load('b.onnx');
     const keepAlive = setInterval(() => undefined, 20);
@@ -155,8 +155,8 @@ describe('executor pool', () => {
   });
 
   test('a model loaded while the only executor is being replaced waits for the replacement instead of adding an executor', async (t) => {
-    const spawned: RecordingExecutor[] = [];
-    const pool = new ExecutorPool({ ...QUIET, executors: 1 }, { spawn: (index) => spawned[spawned.push(new RecordingExecutor(index, spawned.length >= 1 ? 30 : 0)) - 1], retryDelayMs: 1 });
+    const spawned: FakeExecutor[] = [];
+    const pool = new ExecutorPool({ ...QUIET, executors: 1 }, { spawn: (index) => spawned[spawned.push(new FakeExecutor(index, 'cpu', { loadMs: spawned.length >= 1 ? 30 : 0 })) - 1], retryDelayMs: 1 });
     const a = await pool.load('a.onnx');
     const keepAlive = setInterval(() => undefined, 20);
     t.after(() => clearInterval(keepAlive));
@@ -171,7 +171,7 @@ describe('executor pool', () => {
 
   test('a replacement that fails while other executors serve is given up after its attempts, and health returns', async (t) => {
     let spawned = 0;
-    const pool = new ExecutorPool({ ...QUIET, executors: 2 }, { spawn: (index) => new FakeExecutor(index, 'cpu', spawned++ >= 2), retryDelayMs: 1 });
+    const pool = new ExecutorPool({ ...QUIET, executors: 2 }, { spawn: (index) => new FakeExecutor(index, 'cpu', { failLoad: spawned++ >= 2 }), retryDelayMs: 1 });
     await pool.load('unet.onnx');
     const keepAlive = setInterval(() => undefined, 20);
     t.after(() => clearInterval(keepAlive));
@@ -213,8 +213,8 @@ describe('errors across the worker boundary', () => {
 
 const QUIET = { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1, mode: 'workers' as const, executors: 1, cudaDeviceIds: [], log: () => undefined };
 
-/** An executor that records which models it holds, each load taking `loadMs`. */
-class RecordingExecutor implements Executor {
+/** An executor whose provider, load failures, load time and loss the test decides; it records the models it holds. */
+class FakeExecutor implements Executor {
   readonly deviceId = undefined;
   readonly lost: Promise<string>;
   readonly held = new Set<number>();
@@ -222,15 +222,17 @@ class RecordingExecutor implements Executor {
 
   constructor(
     readonly index: number,
-    private readonly loadMs: number,
+    private readonly provider = 'cpu',
+    private readonly options: { failLoad?: boolean; loadMs?: number } = {},
   ) {
     this.lost = new Promise((r) => (this.resolveLost = r));
   }
 
   async load(modelId: number): Promise<LoadedModelInfo> {
-    await new Promise((r) => setTimeout(r, this.loadMs));
+    if (this.options.failLoad) throw new Error('cannot load');
+    if (this.options.loadMs) await new Promise((r) => setTimeout(r, this.options.loadMs));
     this.held.add(modelId);
-    return { provider: 'cpu', inputs: [], outputs: [], unavailable: [] };
+    return { provider: this.provider, inputs: [], outputs: [], unavailable: [] };
   }
 
   async release(modelId: number): Promise<void> {
@@ -240,40 +242,6 @@ class RecordingExecutor implements Executor {
   async run() {
     return {};
   }
-
-  lose(reason: string): void {
-    this.resolveLost(reason);
-  }
-
-  async exitOnNextRun(): Promise<void> {}
-
-  async dispose(): Promise<void> {}
-}
-
-/** An executor whose provider, load failures and loss the test decides. */
-class FakeExecutor implements Executor {
-  readonly deviceId = undefined;
-  readonly lost: Promise<string>;
-  private resolveLost!: (reason: string) => void;
-
-  constructor(
-    readonly index: number,
-    private readonly provider: string,
-    private readonly failLoad = false,
-  ) {
-    this.lost = new Promise((r) => (this.resolveLost = r));
-  }
-
-  async load(): Promise<LoadedModelInfo> {
-    if (this.failLoad) throw new Error('cannot load');
-    return { provider: this.provider, inputs: [], outputs: [], unavailable: [] };
-  }
-
-  async run() {
-    return {};
-  }
-
-  async release(): Promise<void> {}
 
   lose(reason: string): void {
     this.resolveLost(reason);
