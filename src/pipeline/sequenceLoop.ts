@@ -67,7 +67,9 @@ export async function* runSequence(runtime: BundleRuntime, request: SequenceRequ
     }
     const image: ImageEmbedding | null = conditioningImage(request.firstFrameWeight, firstEmbedding, previousEmbedding);
     // 3. Fuse text and image into the UNet's conditioning, one row per guidance branch.
-    const conditioning: Tensor = await timed('fuseMs', () => fuseConditioning(runtime, mode, text, unconditionalText, image, hooks));
+    // A first-frame fuser sees the first frame beside; until there is one (the first image, no init image), the frame it is conditioned on.
+    const first: ImageEmbedding | null = firstEmbedding ?? image;
+    const conditioning: Tensor = await timed('fuseMs', () => fuseConditioning(runtime, mode, text, unconditionalText, image, first, hooks));
     // 4. Seeded initial latents: noise, or (warm start) the previous frame's latents noised partway.
     const seed = imageSeed(request.seed, stepIndex);
     const random = new SeededRandom(seed);
@@ -139,7 +141,9 @@ async function embedImage(runtime: BundleRuntime, image: RgbImage | null, hooks:
 /**
  * Rows: [text ⊕ image] without guidance; [text ⊕ image, ∅ ⊕ ∅] with one scale; and
  * [text ⊕ image, ∅ ⊕ image, ∅ ⊕ ∅] with separate text and image scales. ∅ text is the
- * negative (by default empty) prompt; ∅ image is the bundle's zero embedding.
+ * negative (by default empty) prompt; ∅ image is the bundle's zero embedding. A fuser that also
+ * takes the first frame gets it in the rows that get the image, and ∅ with ∅ image, as it was
+ * trained (the first frame is dropped with the previous one).
  */
 async function fuseConditioning(
   runtime: BundleRuntime,
@@ -147,6 +151,7 @@ async function fuseConditioning(
   text: TextEmbedding,
   unconditionalText: TextEmbedding | null,
   image: ImageEmbedding | null,
+  first: ImageEmbedding | null,
   hooks: SequenceHooks,
 ): Promise<Tensor> {
   const texts = [text];
@@ -155,12 +160,16 @@ async function fuseConditioning(
   if (!runtime.fuser || !image) return concatBatch(texts.map((t) => t.hidden));
 
   const zero = await runtime.noImage();
-  const images = mode === 'none' ? [image] : mode === 'text' ? [image, zero] : [image, image, zero];
+  const rows = <T>(given: T, none: T): T[] => (mode === 'none' ? [given] : mode === 'text' ? [given, none] : [given, given, none]);
+  const images = rows(image, zero);
+  const firsts = rows(first ?? image, zero);
   const all: Record<string, Tensor> = {
     text_hidden_states: concatBatch(texts.map((t) => t.hidden)),
     text_pooled: concatBatch(texts.map((t) => t.pooled)),
     image_hidden_states: concatBatch(images.map((i) => i.hidden)),
     image_pooled: concatBatch(images.map((i) => i.pooled)),
+    first_image_hidden_states: concatBatch(firsts.map((i) => i.hidden)),
+    first_image_pooled: concatBatch(firsts.map((i) => i.pooled)),
   };
   const feeds: Feeds = {};
   for (const [name, t] of Object.entries(all)) {

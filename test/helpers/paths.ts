@@ -10,4 +10,6 @@ export const REPO_ROOT = (() => {
 })();
 
 export const FIXTURE_BUNDLES = join(REPO_ROOT, 'test', 'fixtures', 'bundles');
+/** Random-weight bundles of the fusers beyond the paper (training/stepframe_train/models/sequence_fusers.py). */
+export const SEQUENCE_FIXTURE_BUNDLES = join(REPO_ROOT, 'test', 'fixtures', 'sequence-bundles');
 export const SHARED_DIR = resolve(REPO_ROOT, '..', 'shared');

@@ -14,7 +14,7 @@ from torch import nn
 from .manifest import SD1_SCHEDULER_CONFIG, build_manifest, preprocessor_config
 from .onnx_export import ComponentExport, component_exports, export_onnx, tensor_specs
 from .parity import PARITY_FILE, write_parity
-from .stack import Stack, parameter_count, weights_digest
+from .stack import Stack, config_for_fuser, parameter_count, weights_digest
 
 SHARED_DIR = "shared"
 SHARED_COMPONENTS = ("text_encoder", "image_encoder", "vae_encoder", "vae_decoder")
@@ -97,7 +97,7 @@ def write_bundles(
     written = []
     for index, spec in enumerate(bundles):
         bundle_dir = out / spec.name
-        cfg = replace(shared.config, fuser=replace(shared.config.fuser, kind=spec.fuser_kind))
+        cfg = config_for_fuser(shared.config, spec.fuser_kind)
         stack = replace(shared, config=cfg, unet=spec.unet, fuser=spec.fuser)
         has_fuser = spec.fuser_kind != "baseline"
         own = {c.name: c for c in component_exports(stack, include_fuser=has_fuser)}

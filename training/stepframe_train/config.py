@@ -88,6 +88,9 @@ class UnetConfig:
     cross_attention_from_level: int = 1
     # Levels below this one have cross- but no self-attention, whose cost grows with (h*w)^2.
     self_attention_from_level: int = 1
+    # Image tokens at the end of encoder_hidden_states that get a cross-attention of their own beside the text's
+    # (IP-Adapter's decoupled cross-attention; the `decoupled` fusers). 0: every token goes through one attention, as in SD.
+    image_context_tokens: int = 0
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,10 @@ import torch
 from .bundle import BundleSpec, write_bundles
 from .clip_tokenizer import ClipTokenizer
 from .config import default_stack, tiny_stack
+from .models.fuser_registry import ALL_FUSER_KINDS
 from .models.fusers import FUSER_KINDS
 from .models.text_encoder import compact_token_map
-from .stack import Stack, build_fuser_for, build_stack
+from .stack import Stack, build_fuser_for, build_stack, config_for_fuser
 from .models.unet import UNet
 from .vocabulary import world_words
 
@@ -41,8 +42,8 @@ def random_bundles(seed: int, preset: str, kinds: tuple[str, ...], tokenizer_dir
     shared = build_stack(base, world_token_map(tokenizer_dir, base.text.embedding_rows))
     specs = []
     for kind in kinds:
-        torch.manual_seed(seed * 1000 + FUSER_KINDS.index(kind))
-        cfg = make(kind)
+        torch.manual_seed(seed * 1000 + ALL_FUSER_KINDS.index(kind))
+        cfg = config_for_fuser(make(kind), kind)
         specs.append(
             BundleSpec(
                 name=kind,
@@ -62,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--random", action="store_true", required=True, help="seeded random weights (test and benchmark bundles)")
     parser.add_argument("--seed", type=int, default=7, help="seed for --random")
     parser.add_argument("--preset", choices=("tiny", "default"), default="tiny", help="model sizes for --random")
-    parser.add_argument("--fusers", default=",".join(FUSER_KINDS), help="comma-separated fuser kinds for --random")
+    parser.add_argument("--fusers", default=",".join(FUSER_KINDS),
+                        help="comma-separated fuser kinds for --random (default: the paper's six; also: " + ", ".join(ALL_FUSER_KINDS[len(FUSER_KINDS):]) + ")")
     parser.add_argument("--out", type=Path, required=True, help="folder that receives shared/ and one folder per bundle")
     parser.add_argument("--tokenizer", type=Path, default=DEFAULT_TOKENIZER, help="folder with CLIP's vocab.json and merges.txt")
     parser.add_argument("--parity", action="store_true", help="also write PyTorch parity fixtures next to each model")
@@ -72,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     started = time.perf_counter()
     kinds = tuple(k.strip() for k in args.fusers.split(",") if k.strip())
-    unknown = [k for k in kinds if k not in FUSER_KINDS]
+    unknown = [k for k in kinds if k not in ALL_FUSER_KINDS]
     if unknown:
-        parser.error(f"--fusers: unknown kind(s) {', '.join(unknown)}; expected {', '.join(FUSER_KINDS)}")
+        parser.error(f"--fusers: unknown kind(s) {', '.join(unknown)}; expected {', '.join(ALL_FUSER_KINDS)}")
     shared, specs = random_bundles(args.seed, args.preset, kinds, args.tokenizer)
     provenance = {"created_by": "stepframe_train.export"}
     if args.fp16 and args.parity:

@@ -36,14 +36,14 @@ class _VaeEncoderGraph(nn.Module):
 
 
 class _FuserGraph(nn.Module):
-    """Flattens the fuser call so ONNX sees four named inputs."""
+    """Flattens the fuser call so ONNX sees four named inputs (six for a fuser that also sees the first frame)."""
 
     def __init__(self, fuser):
         super().__init__()
         self.fuser = fuser
 
-    def forward(self, text_hidden_states, text_pooled, image_hidden_states, image_pooled):
-        return self.fuser(text_hidden_states, text_pooled, image_hidden_states, image_pooled)
+    def forward(self, text_hidden_states, text_pooled, image_hidden_states, image_pooled, first_image_hidden_states=None, first_image_pooled=None):
+        return self.fuser(text_hidden_states, text_pooled, image_hidden_states, image_pooled, first_image_hidden_states, first_image_pooled)
 
 
 def component_exports(stack: Stack, include_fuser: bool = True) -> list[ComponentExport]:
@@ -68,24 +68,22 @@ def component_exports(stack: Stack, include_fuser: bool = True) -> list[Componen
             (
                 torch.zeros(b, cfg.vae.latent_channels, latent, latent),
                 torch.tensor([999, 1], dtype=torch.int64),
-                torch.zeros(b, TEXT_MAX_LENGTH, cfg.unet.cross_attention_dim),
+                torch.zeros(b, TEXT_MAX_LENGTH + cfg.unet.image_context_tokens, cfg.unet.cross_attention_dim),
             ),
             ("sample", "timestep", "encoder_hidden_states"),
             ("out_sample",),
         ),
     ]
     if include_fuser:
+        image = (torch.zeros(b, cfg.image.tokens, cfg.image.width), torch.zeros(b, cfg.image.width))
+        first = stack.fuser.uses_first_frame
         exports.append(
             ComponentExport(
                 "fuser",
                 _FuserGraph(stack.fuser),
-                (
-                    torch.zeros(b, TEXT_MAX_LENGTH, cfg.text.width),
-                    torch.zeros(b, cfg.text.width),
-                    torch.zeros(b, cfg.image.tokens, cfg.image.width),
-                    torch.zeros(b, cfg.image.width),
-                ),
-                ("text_hidden_states", "text_pooled", "image_hidden_states", "image_pooled"),
+                (torch.zeros(b, TEXT_MAX_LENGTH, cfg.text.width), torch.zeros(b, cfg.text.width)) + image + (image if first else ()),
+                ("text_hidden_states", "text_pooled", "image_hidden_states", "image_pooled")
+                + (("first_image_hidden_states", "first_image_pooled") if first else ()),
                 ("encoder_hidden_states",),
             )
         )

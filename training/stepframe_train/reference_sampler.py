@@ -104,15 +104,21 @@ class ReferenceSampler:
             return torch.zeros(1, self.cfg.image.tokens, self.cfg.image.width), torch.zeros(1, self.cfg.image.width)
         return self.image_encoder(to_clip(frame[None]))
 
-    def conditioning(self, text: str, frame: torch.Tensor | None, mode: str) -> torch.Tensor:
+    def conditioning(self, text: str, frame: torch.Tensor | None, mode: str, first_frame: torch.Tensor | None = None) -> torch.Tensor:
+        """`first_frame` (the sequence's first frame; None: `frame` is it) reaches only fusers that take it."""
         texts = [text] + ([""] if mode != "none" else []) + ([""] if mode == "text_and_image" else [])
         th, tp = self.encode_text(texts)
         if self.kind == "baseline":
             return th
-        ih, ip = self.encode_image(frame)
-        zh, zp = self.encode_image(None)
-        imgs = {"none": [(ih, ip)], "text": [(ih, ip), (zh, zp)], "text_and_image": [(ih, ip), (ih, ip), (zh, zp)]}[mode]
-        return self.fuser(th, tp, torch.cat([h for h, _ in imgs]), torch.cat([p for _, p in imgs]))
+
+        def rows(frame_or_none: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+            given, none = self.encode_image(frame_or_none), self.encode_image(None)
+            chosen = {"none": [given], "text": [given, none], "text_and_image": [given, given, none]}[mode]
+            return torch.cat([h for h, _ in chosen]), torch.cat([p for _, p in chosen])
+
+        if self.fuser.uses_first_frame:
+            return self.fuser(th, tp, *rows(frame), *rows(frame if first_frame is None else first_frame))
+        return self.fuser(th, tp, *rows(frame))
 
     def guidance_mode(self, settings: SamplerSettings) -> str:
         """Which rows `settings` asks of this bundle: a key of GUIDANCE_ROWS."""
@@ -128,10 +134,10 @@ class ReferenceSampler:
         mode = self.guidance_mode(settings)
         rows = GUIDANCE_ROWS[mode]
         latent = self.cfg.image.image_size // self.cfg.vae.downscale
-        frames, previous = [], init_frame
+        frames, previous, first = [], init_frame, init_frame
         for index, text in enumerate(steps):
             generator = torch.Generator().manual_seed(settings.seed * 1000 + index)
-            cond = self.conditioning(text, previous, mode)
+            cond = self.conditioning(text, previous, mode, first)
             scheduler = DiscreteScheduler(settings.scheduler, settings.num_inference_steps)
             x = torch.randn(1, self.cfg.vae.latent_channels, latent, latent, generator=generator)
             for i, t in enumerate(scheduler.timesteps):
@@ -141,6 +147,7 @@ class ReferenceSampler:
             frame = ((image / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
             frames.append(frame)
             previous = frame
+            first = frame if first is None else first
         return frames
 
 

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
 from .config import TEXT_MAX_LENGTH, StackConfig
-from .models.fusers import Fuser, build_fuser
+from .models.fuser_registry import build_fuser, fuser_class
+from .models.fusers import Fuser
 from .models.encoders import build_image_encoder, build_text_encoder
 from .models.unet import UNet
 from .models.vae import AutoencoderKL
@@ -34,6 +35,13 @@ def build_fuser_for(cfg: StackConfig) -> Fuser:
         out_dim=cfg.unet.cross_attention_dim,
         hidden=cfg.fuser.hidden,
     )
+
+
+def config_for_fuser(cfg: StackConfig, kind: str) -> StackConfig:
+    """`cfg` with fuser `kind`, and with the UNet's decoupled image attention sized to what that fuser outputs (none for
+    the paper's six), so that one call makes a UNet and fuser that fit."""
+    image_tokens = fuser_class(kind).decoupled_frames * cfg.image.tokens  # from the class: building one would draw random numbers
+    return replace(cfg, fuser=replace(cfg.fuser, kind=kind), unet=replace(cfg.unet, image_context_tokens=image_tokens))
 
 
 def build_stack(cfg: StackConfig, token_map: torch.Tensor | None = None) -> Stack:

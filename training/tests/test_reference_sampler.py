@@ -64,9 +64,12 @@ def test_each_step_is_conditioned_on_the_frame_before_it(sampler, monkeypatch):
     seen = []
     original = sampler.conditioning
 
-    def recording(text, frame, mode):
+    firsts = []
+
+    def recording(text, frame, mode, first_frame=None):
         seen.append(None if frame is None else frame.clone())
-        return original(text, frame, mode)
+        firsts.append(first_frame)
+        return original(text, frame, mode, first_frame)
 
     monkeypatch.setattr(sampler, "conditioning", recording)
     settings = SamplerSettings(num_inference_steps=2, guidance_scale=4.0, image_guidance_scale=1.5, seed=3)
@@ -75,6 +78,10 @@ def test_each_step_is_conditioned_on_the_frame_before_it(sampler, monkeypatch):
     assert len(frames) == 3 and all(f.dtype == torch.uint8 and f.shape == (3, 64, 64) for f in frames)
     assert torch.equal(seen[0], init)
     assert torch.equal(seen[1], frames[0]) and torch.equal(seen[2], frames[1])
+    assert all(torch.equal(first, init) for first in firsts), "with an init image, it is the first frame"
+    firsts.clear()
+    frames = sampler.sample_sequence(["chop the carrots", "add the carrots to the pan", "stir"], settings)
+    assert firsts[0] is None and torch.equal(firsts[1], frames[0]) and torch.equal(firsts[2], frames[0]), "else the first image generated"
 
 
 def test_a_sequence_is_reproducible_and_each_step_draws_its_own_noise(sampler):

@@ -8,6 +8,8 @@ const ids = ['int64', 'int32'] as const;
 
 /** The fuser's inputs, in the order the paper lists them; a fuser may ignore (and so lack) some of them. */
 export const FUSER_INPUTS = ['text_hidden_states', 'text_pooled', 'image_hidden_states', 'image_pooled'] as const;
+/** What a fuser that also sees the sequence's first frame takes besides (training/stepframe_train/models/sequence_fusers.py). */
+export const FIRST_FRAME_INPUTS = ['first_image_hidden_states', 'first_image_pooled'] as const;
 
 /** What the engine feeds and reads, per component: Optimum's SD 1.x names plus the fuser's. */
 export const CONTRACTS: Record<ComponentName, ModelContract> = {
@@ -34,6 +36,8 @@ export const CONTRACTS: Record<ComponentName, ModelContract> = {
       { name: 'text_pooled', dtypes: f32, ranks: [2], optional: true },
       { name: 'image_hidden_states', dtypes: f32, ranks: [3], optional: true },
       { name: 'image_pooled', dtypes: f32, ranks: [2], optional: true },
+      { name: 'first_image_hidden_states', dtypes: f32, ranks: [3], optional: true },
+      { name: 'first_image_pooled', dtypes: f32, ranks: [2], optional: true },
     ],
     outputs: [{ name: 'encoder_hidden_states', dtypes: f32, ranks: [3] }],
   },

@@ -56,9 +56,15 @@ class CrossAttention(nn.Module):
 
 
 class Fuser(nn.Module):
-    """Common signature; `kind` names the paper's method."""
+    """Common signature; `kind` names the method.
+
+    The fusers that see the sequence's first frame as well (models/sequence_fusers.py) take its encoding as two more
+    arguments; the paper's six leave them unused.
+    """
 
     kind = ""
+    # Takes the first frame's encoding (first_image_hidden, first_image_pooled) besides the previous frame's.
+    uses_first_frame = False
 
     def __init__(self, text_dim: int, text_tokens: int, image_dim: int, image_tokens: int, out_dim: int, hidden: int,
                  image_pooled_dim: int | None = None):
@@ -69,7 +75,20 @@ class Fuser(nn.Module):
         self.image_pooled_dim = image_pooled_dim or image_dim
         self.out_dim, self.hidden = out_dim, hidden
 
-    def forward(self, text_hidden, text_pooled, image_hidden, image_pooled) -> torch.Tensor:  # pragma: no cover
+    @property
+    def context_tokens(self) -> int:
+        """How many conditioning tokens the output has (the UNet's encoder_hidden_states length)."""
+        return self.text_tokens
+
+    # How many frames' token sets the output carries, after the text, for the UNet's decoupled image attention.
+    decoupled_frames = 0
+
+    @property
+    def image_context_tokens(self) -> int:
+        """How many of the output's tokens, at the end, are image tokens for that attention (UnetConfig.image_context_tokens)."""
+        return self.decoupled_frames * self.image_tokens
+
+    def forward(self, text_hidden, text_pooled, image_hidden, image_pooled, first_image_hidden=None, first_image_pooled=None) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
     def start_from_text(self) -> None:
@@ -81,7 +100,7 @@ class Fuser(nn.Module):
         """
 
 
-def _zero(module: nn.Linear) -> None:
+def zero_linear(module: nn.Linear) -> None:
     nn.init.zeros_(module.weight)
     nn.init.zeros_(module.bias)
 
@@ -91,7 +110,7 @@ class BaselineFuser(Fuser):
 
     kind = "baseline"
 
-    def forward(self, text_hidden, text_pooled, image_hidden, image_pooled):
+    def forward(self, text_hidden, text_pooled, image_hidden, image_pooled, first_image_hidden=None, first_image_pooled=None):
         return text_hidden
 
 
@@ -107,7 +126,7 @@ class ConcatenationFuser(Fuser):
         self.ffn = FeedForward(self.text_dim, self.hidden)
         self.out_proj = nn.Linear(self.text_dim, self.out_dim)
 
-    def forward(self, text_hidden, text_pooled, image_hidden, image_pooled):
+    def forward(self, text_hidden, text_pooled, image_hidden, image_pooled, first_image_hidden=None, first_image_pooled=None):
         tokens = torch.cat([text_hidden, self.image_proj(image_hidden)], dim=1)
         return self.out_proj(self.ffn(self.token_mix(tokens)))
 
@@ -117,7 +136,7 @@ class ConcatenationFuser(Fuser):
             weight[:, : self.text_tokens] = torch.eye(self.text_tokens)
             self.token_mix.linear.weight.copy_(weight)
             self.token_mix.linear.bias.zero_()
-            _zero(self.ffn.net[2])
+            zero_linear(self.ffn.net[2])
             self.out_proj.weight.copy_(torch.eye(self.out_dim, self.text_dim))
             self.out_proj.bias.zero_()
 
@@ -133,13 +152,13 @@ class ImagePoolingFuser(Fuser):
         self.ffn = FeedForward(self.text_dim, self.hidden)
         self.out_proj = nn.Linear(self.text_dim, self.out_dim)
 
-    def forward(self, text_hidden, text_pooled, image_hidden, image_pooled):
+    def forward(self, text_hidden, text_pooled, image_hidden, image_pooled, first_image_hidden=None, first_image_pooled=None):
         tokens = text_hidden + self.image_proj(image_pooled)[:, None, :]
         return self.out_proj(self.ffn(tokens))
 
     def start_from_text(self) -> None:
         with torch.no_grad():
-            _zero(self.ffn.net[2])
+            zero_linear(self.ffn.net[2])
             self.out_proj.weight.copy_(torch.eye(self.out_dim, self.text_dim))
             self.out_proj.bias.zero_()
             self.image_proj.weight.mul_(0.1)
@@ -159,7 +178,7 @@ class TextPoolingFuser(Fuser):
         self.token_mix = TokenMix(self.image_tokens, self.text_tokens)
         self.out_proj = nn.Linear(self.image_dim, self.out_dim)
 
-    def forward(self, text_hidden, text_pooled, image_hidden, image_pooled):
+    def forward(self, text_hidden, text_pooled, image_hidden, image_pooled, first_image_hidden=None, first_image_pooled=None):
         tokens = image_hidden + self.text_proj(text_pooled)[:, None, :]
         return self.out_proj(self.token_mix(self.ffn(tokens)))
 
@@ -175,13 +194,13 @@ class AttendToImageFuser(Fuser):
         self.ffn = FeedForward(self.text_dim, self.hidden)
         self.out_proj = nn.Linear(self.text_dim, self.out_dim)
 
-    def forward(self, text_hidden, text_pooled, image_hidden, image_pooled):
+    def forward(self, text_hidden, text_pooled, image_hidden, image_pooled, first_image_hidden=None, first_image_pooled=None):
         return self.out_proj(self.ffn(self.attend(text_hidden, image_hidden)))
 
     def start_from_text(self) -> None:
         with torch.no_grad():
-            _zero(self.attend.attn.to_out)
-            _zero(self.ffn.net[2])
+            zero_linear(self.attend.attn.to_out)
+            zero_linear(self.ffn.net[2])
             self.out_proj.weight.copy_(torch.eye(self.out_dim, self.text_dim))
             self.out_proj.bias.zero_()
 
@@ -198,20 +217,8 @@ class AttendToTextFuser(Fuser):
         self.token_mix = TokenMix(self.image_tokens, self.text_tokens)
         self.out_proj = nn.Linear(self.image_dim, self.out_dim)
 
-    def forward(self, text_hidden, text_pooled, image_hidden, image_pooled):
+    def forward(self, text_hidden, text_pooled, image_hidden, image_pooled, first_image_hidden=None, first_image_pooled=None):
         return self.out_proj(self.token_mix(self.ffn(self.attend(image_hidden, text_hidden))))
 
 
-_FUSERS: dict[str, type[Fuser]] = {
-    cls.kind: cls
-    for cls in (BaselineFuser, ConcatenationFuser, TextPoolingFuser, ImagePoolingFuser, AttendToImageFuser, AttendToTextFuser)
-}
-
-
-def build_fuser(kind: str, text_dim: int, text_tokens: int, image_dim: int, image_tokens: int, out_dim: int, hidden: int,
-                image_pooled_dim: int | None = None) -> Fuser:
-    if kind not in _FUSERS:
-        raise ValueError(f"unknown fuser kind {kind!r}; expected one of {', '.join(FUSER_KINDS)}")
-    if kind == "baseline" and text_dim != out_dim:
-        raise ValueError(f"the baseline fuser passes the text through, so text width {text_dim} must equal the UNet's {out_dim}")
-    return _FUSERS[kind](text_dim, text_tokens, image_dim, image_tokens, out_dim, hidden, image_pooled_dim=image_pooled_dim)
+PAPER_FUSERS: tuple[type[Fuser], ...] = (BaselineFuser, ConcatenationFuser, TextPoolingFuser, ImagePoolingFuser, AttendToImageFuser, AttendToTextFuser)

@@ -26,9 +26,13 @@ class SpatialTransformer(nn.Module):
 
     Self-attention can be left out at the finest level, where its cost grows with (H·W)²; the
     cross-attention over the 77 conditioning tokens stays everywhere.
+
+    With `image_tokens` > 0 the last that many conditioning tokens are the previous image's and get a cross-attention
+    of their own (`attn2_image`, IP-Adapter's decoupled cross-attention), added to the text attention's output: the text
+    tokens then compete only with each other in the softmax, exactly as in the text-only UNet.
     """
 
-    def __init__(self, ch: int, heads: int, context_dim: int, groups: int, self_attention: bool = True):
+    def __init__(self, ch: int, heads: int, context_dim: int, groups: int, self_attention: bool = True, image_tokens: int = 0):
         super().__init__()
         self.norm = nn.GroupNorm(groups, ch, eps=1e-6)
         self.proj_in = nn.Linear(ch, ch)
@@ -36,6 +40,8 @@ class SpatialTransformer(nn.Module):
         self.attn1 = MultiHeadAttention(ch, heads) if self_attention else None
         self.norm2 = nn.LayerNorm(ch)
         self.attn2 = MultiHeadAttention(ch, heads, context_dim)
+        self.image_tokens = image_tokens
+        self.attn2_image = MultiHeadAttention(ch, heads, context_dim) if image_tokens else None
         self.norm3 = nn.LayerNorm(ch)
         self.ff = GEGLU(ch, 4 * ch)
         self.proj_out = nn.Linear(ch, ch)
@@ -45,13 +51,18 @@ class SpatialTransformer(nn.Module):
         t = self.proj_in(to_tokens(self.norm(x)))
         if self.attn1 is not None:
             t = t + self.attn1(self.norm1(t))
-        t = t + self.attn2(self.norm2(t), context)
+        if self.attn2_image is None:
+            t = t + self.attn2(self.norm2(t), context)
+        else:
+            n = self.norm2(t)
+            text, image = context[:, : -self.image_tokens], context[:, -self.image_tokens :]
+            t = t + self.attn2(n, text) + self.attn2_image(n, image)
         t = t + self.ff(self.norm3(t))
         return x + to_grid(self.proj_out(t), h, w)
 
 
 class UNet(nn.Module):
-    """sample [B, C, h, w], timestep [B] (int64, one per row), encoder_hidden_states [B, 77, D] -> out_sample (predicted noise)."""
+    """sample [B, C, h, w], timestep [B] (int64, one per row), encoder_hidden_states [B, 77 (+ image tokens), D] -> out_sample (predicted noise)."""
 
     def __init__(self, cfg: UnetConfig):
         super().__init__()
@@ -64,7 +75,8 @@ class UNet(nn.Module):
         def transformer(level: int) -> nn.Module:
             if level < cfg.cross_attention_from_level:
                 return _NoContext()
-            return SpatialTransformer(ch[level], cfg.heads, cfg.cross_attention_dim, cfg.groups, level >= cfg.self_attention_from_level)
+            return SpatialTransformer(ch[level], cfg.heads, cfg.cross_attention_dim, cfg.groups, level >= cfg.self_attention_from_level,
+                                      cfg.image_context_tokens)
 
         self.down_res = nn.ModuleList(ResnetBlock(ch[max(i - 1, 0)], c, cfg.groups, temb) for i, c in enumerate(ch))
         self.down_attn = nn.ModuleList(transformer(i) for i in range(len(ch)))
@@ -81,6 +93,18 @@ class UNet(nn.Module):
         self.upsamplers = nn.ModuleList(Upsample(ch[i]) for i in reversed(range(1, len(ch))))
         self.norm_out = nn.GroupNorm(cfg.groups, ch[0], eps=1e-6)
         self.conv_out = nn.Conv2d(ch[0], cfg.latent_channels, 3, padding=1)
+
+    def load_text_only(self, state: dict) -> None:
+        """Loads a text-only UNet's weights (`state`) and starts every image cross-attention at zero output, so that
+        fine-tuning begins from exactly the text-only model; a UNet without image attention just loads them."""
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        if unexpected or any(".attn2_image." not in key for key in missing):
+            raise ValueError(f"not a text-only UNet of this shape: missing {missing}, unexpected {unexpected}")
+        with torch.no_grad():
+            for module in self.modules():
+                if isinstance(module, SpatialTransformer) and module.attn2_image is not None:
+                    nn.init.zeros_(module.attn2_image.to_out.weight)
+                    nn.init.zeros_(module.attn2_image.to_out.bias)
 
     def forward(self, sample: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor) -> torch.Tensor:
         temb = self.time_embedding(sinusoidal_embedding(timestep, self.cfg.channels[0]))

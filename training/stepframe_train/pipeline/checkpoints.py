@@ -12,7 +12,7 @@ from ..models.encoders import build_image_encoder, build_text_encoder
 from ..models.unet import UNet
 from ..models.vae import AutoencoderKL
 from ..reference_sampler import ReferenceSampler, SamplerSettings
-from ..stack import Stack, build_fuser_for
+from ..stack import Stack, build_fuser_for, config_for_fuser
 
 
 def trained_config(cfg, vae_ckpt):
@@ -51,7 +51,7 @@ def shared_models(cfg, vae_ckpt: dict, clip_ckpt: dict) -> tuple:
 def bundle_spec(cfg, runs: Path, kind: str, checkpoint: Path | None = None) -> BundleSpec:
     """One bundle's UNet and fuser from runs/finetune_<kind>.pt, or from `checkpoint` (a trial's --save) instead."""
     ckpt = torch.load(checkpoint or runs / f"finetune_{kind}.pt")
-    kind_cfg = type(cfg).from_dict({**cfg.to_dict(), "fuser": {**cfg.to_dict()["fuser"], "kind": kind}})
+    kind_cfg = config_for_fuser(cfg, kind)
     unet, fuser = UNet(kind_cfg.unet), build_fuser_for(kind_cfg)
     unet.load_state_dict(ckpt["unet"])
     fuser.load_state_dict(ckpt["fuser"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -21,6 +22,16 @@ class WorldTensors:
     texts: list[str]
     text_ids: torch.Tensor  # int64 [T, 77]
     recipes: list[Recipe]
+
+    @cached_property
+    def first(self) -> torch.Tensor:
+        """int64 [N]: index of the recipe's first frame for every frame (itself for a first step), which the sequence
+        fusers see beside the previous frame."""
+        first = torch.arange(len(self.previous))
+        for i, p in enumerate(self.previous.tolist()):  # frames are stored in step order, so a previous frame comes first
+            if p >= 0:
+                first[i] = first[p]
+        return first
 
 
 def load_split(name: str, seed: int = 0, limit: int | None = None) -> WorldTensors:

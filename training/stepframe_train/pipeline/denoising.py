@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from ..config import StackConfig
 from ..models.unet import UNet
-from ..stack import build_fuser_for
+from ..stack import build_fuser_for, config_for_fuser
 from .data import WorldTensors
 from .schedules import cosine_lr, set_lr
 from .settings import DenoisingSettings, DenoisingStage
@@ -49,7 +49,14 @@ def _draw_batch(data: WorldTensors, encoded: dict, fuser: torch.nn.Module, batch
     safe = p.clamp(min=0)  # rows without a previous frame get a stand-in; the losses mask them out
     ih = torch.where(given[:, None, None], encoded["image_hidden"][safe], torch.zeros_like(encoded["image_hidden"][:1]))
     ip = torch.where(given[:, None], encoded["image_pooled"][safe], torch.zeros_like(encoded["image_pooled"][:1]))
-    cond = fuser(th, tp, ih, ip)
+    if fuser.uses_first_frame:
+        # The first frame is dropped with the previous one: the engine's unconditional image row zeroes both.
+        first = data.first[safe]
+        fh = torch.where(given[:, None, None], encoded["image_hidden"][first], torch.zeros_like(encoded["image_hidden"][:1]))
+        fp = torch.where(given[:, None], encoded["image_pooled"][first], torch.zeros_like(encoded["image_pooled"][:1]))
+        cond = fuser(th, tp, ih, ip, fh, fp)
+    else:
+        cond = fuser(th, tp, ih, ip)
     t = torch.randint(0, 1000, (batch,), generator=g)
     noise = torch.randn(x0.shape, generator=g) + losses.offset_noise * torch.randn(batch, x0.shape[1], 1, 1, generator=g)
     return _Batch(x0=x0, noise=noise, t=t, cond=cond, previous_latents=lat[safe], has_previous=p >= 0, given_previous=given)
@@ -111,7 +118,7 @@ def train_unet(cfg: StackConfig, data: WorldTensors, encoded: dict, stage: Denoi
     """
     losses = stage.losses
     torch.manual_seed(stage.seed)
-    cfg = StackConfig.from_dict({**cfg.to_dict(), "fuser": {**cfg.fuser.__dict__, "kind": fuser_kind}})
+    cfg = config_for_fuser(cfg, fuser_kind)
     unet = unet if unet is not None else UNet(cfg.unet)
     fuser = build_fuser_for(cfg)
     fuser.start_from_text()

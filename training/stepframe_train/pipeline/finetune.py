@@ -5,6 +5,7 @@ import torch
 
 from ..config import StackConfig
 from ..models.unet import UNet
+from ..stack import config_for_fuser
 from .data import WorldTensors
 from .denoising import train_unet
 from .settings import FinetuneStage
@@ -19,6 +20,6 @@ def finetune_from_text(cfg: StackConfig, data: WorldTensors, encoded: dict, text
     frame (on 24 val recipes its text probe fell from 49.3% before fine-tuning to 42.3%, docs/experiments.md): it
     trains without it (FinetuneStage.run_for), as the paper's baseline is plain SD.
     """
-    unet = UNet(cfg.unet)
-    unet.load_state_dict(text_unet)
+    unet = UNet(config_for_fuser(cfg, kind).unet)
+    unet.load_text_only(text_unet)
     return train_unet(cfg, data, encoded, stage.run_for(kind), log, fuser_kind=kind, unet=unet)

@@ -8,7 +8,8 @@ from pathlib import Path
 import torch
 
 from ..clip_tokenizer import ClipTokenizer
-from ..models.fusers import Fuser, build_fuser
+from ..models.fuser_registry import build_fuser
+from ..models.fusers import Fuser
 from .folders import ClipVision, StableDiffusion
 
 
