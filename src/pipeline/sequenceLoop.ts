@@ -21,7 +21,9 @@ export function guidanceMode(runtime: BundleRuntime, request: SequenceRequest): 
   // An LCM UNet takes the guidance scale as an embedding: one row, no unconditional branch.
   if (request.guidanceScale <= 1 || runtime.guidanceEmbeddingWidth !== null) return 'none';
   const m = runtime.bundle.manifest;
-  return m.imageGuidance && m.fuserKind !== 'baseline' && request.imageGuidanceScale !== null ? 'text_and_image' : 'text';
+  if (!m.imageGuidance || m.fuserKind === 'baseline' || request.imageGuidanceScale === null) return 'text';
+  // At image scale 1 the ∅ ⊕ ∅ row has weight 0 (guidance.ts): leave it out.
+  return request.imageGuidanceScale === 1 ? 'text_given_image' : 'text_and_image';
 }
 
 /**
@@ -139,8 +141,9 @@ async function embedImage(runtime: BundleRuntime, image: RgbImage | null, hooks:
 }
 
 /**
- * Rows: [text ⊕ image] without guidance; [text ⊕ image, ∅ ⊕ ∅] with one scale; and
- * [text ⊕ image, ∅ ⊕ image, ∅ ⊕ ∅] with separate text and image scales. ∅ text is the
+ * Rows: [text ⊕ image] without guidance; [text ⊕ image, ∅ ⊕ ∅] with one scale;
+ * [text ⊕ image, ∅ ⊕ image, ∅ ⊕ ∅] with separate text and image scales, and its first two rows
+ * alone when the image scale is 1. ∅ text is the
  * negative (by default empty) prompt; ∅ image is the bundle's zero embedding. A fuser that also
  * takes the first frame gets it in the rows that get the image, and ∅ with ∅ image, as it was
  * trained (the first frame is dropped with the previous one).
@@ -160,7 +163,13 @@ async function fuseConditioning(
   if (!runtime.fuser || !image) return concatBatch(texts.map((t) => t.hidden));
 
   const zero = await runtime.noImage();
-  const rows = <T>(given: T, none: T): T[] => (mode === 'none' ? [given] : mode === 'text' ? [given, none] : [given, given, none]);
+  const byMode: Record<GuidanceMode, <T>(given: T, none: T) => T[]> = {
+    none: (given) => [given],
+    text: (given, none) => [given, none],
+    text_given_image: (given) => [given, given],
+    text_and_image: (given, none) => [given, given, none],
+  };
+  const rows = byMode[mode];
   const images = rows(image, zero);
   const firsts = rows(first ?? image, zero);
   const all: Record<string, Tensor> = {
