@@ -35,7 +35,7 @@ const HELP = `stepframe eval: score bundles on a test split through the engine.
   --models-dir DIR        bundles (default models)
   --bundles A,B           bundles to score (default: every bundle in --models-dir)
   --settings S1,S2        sampling settings, each "defaults" (the bundle's own), "paper" (DDPM, 50 steps,
-                          text guidance 7.5) or SCHEDULER:STEPS[:GUIDANCE], each optionally with @S: a warm
+                          text guidance 7.5) or SCHEDULER:STEPS[:GUIDANCE[:IMAGE_GUIDANCE]], each optionally with @S: a warm
                           start at frame_strength S (dpmpp_2m:10@0.6), and +first: every frame conditioned on
                           the first instead of the one before (ddpm:50+first), +first_and_previous: on the
                           mean of both, +first=W: on their mean weighted W for the first (default: defaults)
@@ -81,13 +81,15 @@ function parseFirstFrameWeight(anchor: string, text: string): number {
 function parseSamplingSetting(text: string): SamplingSetting {
   if (text === 'defaults') return { name: 'defaults' };
   if (text === 'paper') return { name: 'paper (DDPM 50, guidance 7.5)', scheduler: 'ddpm', numInferenceSteps: 50, guidanceScale: 7.5 };
-  const [scheduler, steps, guidance] = text.split(':');
+  const [scheduler, steps, guidance, imageGuidance] = text.split(':');
   if (!(SCHEDULER_NAMES as readonly string[]).includes(scheduler)) throw new Error(`--settings ${text}: unknown scheduler ${scheduler}; expected defaults, paper or one of ${SCHEDULER_NAMES.join(', ')}`);
   const numInferenceSteps = Number(steps);
   if (!Number.isInteger(numInferenceSteps) || numInferenceSteps < 1 || numInferenceSteps > 1000) throw new Error(`--settings ${text}: steps must be an integer in [1, 1000]`);
   const guidanceScale = guidance === undefined ? undefined : Number(guidance);
   if (guidanceScale !== undefined && !(guidanceScale >= 0 && guidanceScale <= 30)) throw new Error(`--settings ${text}: guidance must be a number in [0, 30]`);
-  return { name: text, scheduler: scheduler as SchedulerName, numInferenceSteps, guidanceScale };
+  const imageGuidanceScale = imageGuidance === undefined ? undefined : Number(imageGuidance);
+  if (imageGuidanceScale !== undefined && !(imageGuidanceScale >= 0 && imageGuidanceScale <= 30)) throw new Error(`--settings ${text}: image guidance must be a number in [0, 30]`);
+  return { name: text, scheduler: scheduler as SchedulerName, numInferenceSteps, guidanceScale, imageGuidanceScale };
 }
 
 function positiveInt(name: string, value: string): number {

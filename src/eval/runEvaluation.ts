@@ -17,6 +17,8 @@ export interface SamplingSetting {
   scheduler?: SchedulerName;
   numInferenceSteps?: number;
   guidanceScale?: number;
+  /** Image guidance; unset: the bundle's own. */
+  imageGuidanceScale?: number;
   /** Warm start (frame_strength) in (0, 1]; unset: 1, every frame from noise. */
   frameStrength?: number;
   /** The first frame's weight in each frame's conditioning (unset: 0, the frame before). */
@@ -189,7 +191,7 @@ export class Evaluation {
   }
 }
 
-/** What a setting means for one bundle: its fields over the bundle's defaults, image guidance always the bundle's. */
+/** What a setting means for one bundle: its fields over the bundle's defaults (image guidance only where the bundle has it). */
 function resolveSampling(info: ModelInfo, setting: SamplingSetting): RowSampling {
   const defaults = samplingDefaults(info);
   return {
@@ -197,6 +199,7 @@ function resolveSampling(info: ModelInfo, setting: SamplingSetting): RowSampling
     scheduler: setting.scheduler ?? defaults.scheduler,
     numInferenceSteps: setting.numInferenceSteps ?? defaults.numInferenceSteps,
     guidanceScale: setting.guidanceScale ?? defaults.guidanceScale,
+    imageGuidanceScale: defaults.imageGuidanceScale === null ? null : (setting.imageGuidanceScale ?? defaults.imageGuidanceScale),
     frameStrength: setting.frameStrength ?? 1,
     firstFrameWeight: setting.firstFrameWeight ?? 0,
   };

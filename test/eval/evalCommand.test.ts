@@ -52,6 +52,7 @@ describe('stepframe eval', { skip: ready ? false : 'skipped: no trained bundles 
     assert.ok(copy.metrics.ssim.mean > generated.metrics.ssim.mean, 'copying the previous frame keeps the structure');
     assert.equal(generated.sampling.scheduler, 'ddim');
     assert.equal(generated.sampling.numInferenceSteps, 3);
+    assert.equal(generated.sampling.imageGuidanceScale, 1.5, "the bundle's own image guidance where the setting names none");
     assert.ok(generated.imagesPerSecond > 0);
     assert.equal(readdirSync(join(out, 'a', 'frames', 'concatenation_ddim_3')).length, generatedFrames);
     const sheet = await sharp(join(out, 'a', 'contact-sheet-ddim_3.png')).metadata();
@@ -74,6 +75,7 @@ describe('stepframe eval', { skip: ready ? false : 'skipped: no trained bundles 
     await fails(['--recipes', '1'], /--out DIR is required/);
     await fails(['--out', '/tmp/x', '--settings', 'warp:10'], /unknown scheduler warp/);
     await fails(['--out', '/tmp/x', '--settings', 'ddim:0'], /steps must be an integer/);
+    await fails(['--out', '/tmp/x', '--settings', 'ddim:10:4:-1'], /ddim:10:4:-1: image guidance must be a number in \[0, 30\]/);
     await fails(['--out', '/tmp/x', '--test-split', '/nonexistent'], /\/nonexistent\/recipes\.json/);
   });
 });
