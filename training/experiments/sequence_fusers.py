@@ -4,6 +4,9 @@
     /usr/bin/python3 -m experiments.sequence_fusers --runs RUNS --out /tmp/sequence-models
     cd .. && npm run eval -- --models-dir /tmp/sequence-models --out /tmp/eval/sequence
 
+The two shipped in models/ (anchor_concatenation, the default, and anchor_decoupled) were written with
+    /usr/bin/python3 -m experiments.sequence_fusers --runs RUNS --out ../models --shared-name sequence-shared --fusers anchor_concatenation anchor_decoupled
+
 Fine-tunes each fuser named (models/sequence_fusers.py, and the paper's concatenation as the control on the same
 base) from the text-only UNet in RUNS exactly as train_all fine-tunes the paper's six: FinetuneStage's seed, steps,
 batch, change weight and style term, at concatenation's style weight. Two single-threaded processes run side by side
@@ -65,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fusers", nargs="+", choices=SEQUENCE_FUSER_KINDS + (CONTROL,), default=list(SEQUENCE_FUSER_KINDS) + [CONTROL])
     parser.add_argument("--out", type=Path, required=True, help="a models folder for the bundles")
     parser.add_argument("--steps", type=int, default=None, help="fine-tuning steps (default: the pipeline's)")
+    parser.add_argument("--shared-name", default="shared",
+                        help="the folder in --out for RUNS' encoders and autoencoder (models/ ships its sequence bundles with sequence-shared, "
+                             "beside the paper's six on shared/)")
     parser.add_argument("--style-weight", type=float, default=TrainingConfig().finetune.style_weights[CONTROL],
                         help="the style term's weight for every fuser trained here (default: concatenation's, %(default)g)")
     args = parser.parse_args(argv)
@@ -79,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     specs = [bundle_spec(cfg, args.runs, kind, path) for kind, path in zip(args.fusers, checkpoints)]
     shared = Stack(config=cfg, text_encoder=te, image_encoder=ie, vae=vae, unet=specs[0].unet, fuser=specs[0].fuser)
     written = write_bundles(args.out, shared, specs, DEFAULT_TOKENIZER,
-                            {"created_by": "experiments.sequence_fusers", "steps": args.steps or TrainingConfig().finetune.steps, "style_weight": args.style_weight})
+                            {"created_by": "experiments.sequence_fusers", "steps": args.steps or TrainingConfig().finetune.steps, "style_weight": args.style_weight},
+                            shared_name=args.shared_name)
     print(f"wrote {', '.join(p.name for p in written)} to {args.out}")
     return 0
 

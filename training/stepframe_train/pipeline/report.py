@@ -31,6 +31,29 @@ def contact_sheet(recipes, generated: dict) -> Image.Image:
     return sheet.resize((sheet.width * 2, sheet.height * 2), Image.NEAREST)
 
 
+# train_all writes the paper's six; the two bundles beyond it (experiments.sequence_fusers) sit beside them in models/ and keep this section.
+SEQUENCE_BUNDLES_SECTION = [
+    "",
+    "## Beyond the paper: anchor_concatenation (the default) and anchor_decoupled",
+    "",
+    "Two more bundles (issue 35) on encoders and an autoencoder of their own (`sequence-shared/`, a retrained stage 1-3 of the",
+    "same pipeline), fine-tuned from that run's text-only UNet with the six's budget by `experiments.sequence_fusers`:",
+    "",
+    "- `anchor_concatenation`: concatenation over the step text, the previous frame and the sequence's first frame. The default",
+    "  bundle (the lowest CLIP comparison on the first 32 val recipes, 0.348). Test: CLIP comparison 0.344, style error 23.6,",
+    "  text probe 0.686.",
+    "- `anchor_decoupled`: the 77 text tokens untouched, the previous and first frames' tokens on a decoupled cross-attention",
+    "  (IP-Adapter's); defaults text guidance 5, image guidance 1 (chosen on val). Test: text probe 0.861, style error 35.6.",
+    "",
+    "```",
+    "cd training && /usr/bin/python3 -m stepframe_train.train_all --runs RUNS --stop-after unet",
+    "/usr/bin/python3 -m experiments.sequence_fusers --runs RUNS --out ../models --shared-name sequence-shared --fusers anchor_concatenation anchor_decoupled",
+    "```",
+    "",
+    "Every figure and its command: docs/results.md, \"Trained fusers beyond the paper\".",
+]
+
+
 def write_models_readme(path: Path, report: dict) -> None:
     m = report["metrics"]
     lines = [
@@ -81,4 +104,4 @@ def write_models_readme(path: Path, report: dict) -> None:
         "",
         "contact-sheet.png (train_all --contact-sheet; beside this file by default) shows four test recipes: the reference row, then every bundle's sequence.",
     ]
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines + SEQUENCE_BUNDLES_SECTION) + "\n")

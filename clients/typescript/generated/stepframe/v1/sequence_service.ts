@@ -85,7 +85,7 @@ export enum ConditioningFrame {
   CONDITIONING_FRAME_FIRST = 2,
   /**
    * CONDITIONING_FRAME_FIRST_AND_PREVIOUS - The mean of the first frame's image embedding and the previous image's: the first holds the
-   * style, the previous what the steps so far added (at DDPM 50 on the default bundle: text probe
+   * style, the previous what the steps so far added (at DDPM 50 on concatenation: text probe
    * 0.747, style error 23.2).
    */
   CONDITIONING_FRAME_FIRST_AND_PREVIOUS = 3,
@@ -135,13 +135,13 @@ export enum SamplingPreset {
   SAMPLING_PRESET_UNSPECIFIED = 0,
   /**
    * SAMPLING_PRESET_FAST - DPM++ 2M at 10 steps: the fastest setting whose scores stayed within the 95% intervals of
-   * DDPM at 50 steps on the default bundle (docs/results.md, "Quality against cost"), 4.9x the
+   * DDPM at 50 steps on concatenation (docs/results.md, "Quality against cost"), 4.9x the
    * images per second there.
    */
   SAMPLING_PRESET_FAST = 1,
   /**
    * SAMPLING_PRESET_CONSISTENT - DDPM at 50 steps with each image conditioned on 0.75 of the first frame's embedding and 0.25 of
-   * the previous image's (first_frame_weight 0.75, chosen on the validation split): on the default
+   * the previous image's (first_frame_weight 0.75, chosen on the validation split): on the concatenation
    * bundle's test split, style error 20.7 against 36.0, a rise of 1.28x from step 2 to step 6
    * against 3.1x, the same text probe (0.737), at the paper's speed. Fields set in the request win.
    */
@@ -322,16 +322,16 @@ export interface GenerateSequenceRequest {
   /**
    * Which frame conditions each image after the first. Unset: the paper's method, the image just
    * before. CONDITIONING_FRAME_FIRST holds every image to the sequence's first frame (the
-   * init_image, else the first image generated): on the default bundle, DDPM 50's style error
-   * went from 36.0 to 20.2 and its rise from step 2 to step 6 from 3.1x to 1.2x, for a text probe
-   * of 0.716 against 0.737 (docs/results.md, "Beyond the paper").
+   * init_image, else the first image generated): on the concatenation bundle, DDPM 50's style
+   * error went from 36.0 to 20.2 and its rise from step 2 to step 6 from 3.1x to 1.2x, for a text
+   * probe of 0.716 against 0.737 (docs/results.md, "Beyond the paper").
    */
   conditionOn: ConditioningFrame;
   /**
    * The first frame's weight, in [0, 1], in the image embedding each image after the first is
    * conditioned on; the rest is the previous image's. 0 is the paper's method, 1 is
-   * CONDITIONING_FRAME_FIRST. Set, it wins over condition_on and the preset. At 0.75 on the default
-   * bundle (DDPM 50, test split): style error 20.7 against 36.0, a rise of 1.28x from step 2 to
+   * CONDITIONING_FRAME_FIRST. Set, it wins over condition_on and the preset. At 0.75 on the
+   * concatenation bundle (DDPM 50, test split): style error 20.7 against 36.0, a rise of 1.28x from step 2 to
    * step 6 against 3.1x, the same text probe, 0.737 (docs/results.md, "Beyond the paper").
    */
   firstFrameWeight?: number | undefined;
@@ -447,8 +447,10 @@ export interface ModelInfo {
   /** Name to put in GenerateSequenceRequest.model. */
   name: string;
   /**
-   * The paper's fusion method: baseline, concatenation, text_pooling, image_pooling,
-   * attend_to_image or attend_to_text.
+   * The fusion method: the paper's baseline, concatenation, text_pooling, image_pooling,
+   * attend_to_image or attend_to_text, or one beyond it that also sees the sequence's first
+   * frame or keeps the text path whole: anchor_concatenation, decoupled or anchor_decoupled
+   * (docs/experiments.md).
    */
   fuserKind: string;
   /** Image width in pixels. */
