@@ -31,8 +31,9 @@ const FORMATS: Record<number, ImageFormat> = {
 
 /**
  * What each preset sets where the request leaves the field unset. FAST is DPM++ 2M at 10 steps:
- * on the default bundle it scored within the 95% intervals of DDPM at 50 steps on every metric at
- * 4.9x the images per second (docs/results.md, "Quality against cost"). The CONSISTENT presets
+ * on concatenation it scored within the 95% intervals of DDPM at 50 steps on every metric at
+ * 4.9x the images per second (docs/results.md, "Quality against cost"), and so it did on
+ * anchor_concatenation, the default bundle since issue 35, at 4.0x ("Beyond the paper"). The CONSISTENT presets
  * condition each frame on the first (first_frame_weight).
  */
 interface PresetSettings {
