@@ -69,7 +69,7 @@ export async function* runSequence(runtime: BundleRuntime, request: SequenceRequ
     }
     const image: ImageEmbedding | null = conditioningImage(request.firstFrameWeight, firstEmbedding, previousEmbedding);
     // 3. Fuse text and image into the UNet's conditioning, one row per guidance branch.
-    // A first-frame fuser sees the first frame beside; until there is one (the first image, no init image), the frame it is conditioned on.
+    // A first-frame fuser also sees the first frame; before there is one (the first image, no init image) it gets this image's conditioning frame.
     const first: ImageEmbedding | null = firstEmbedding ?? image;
     const conditioning: Tensor = await timed('fuseMs', () => fuseConditioning(runtime, mode, text, unconditionalText, image, first, hooks));
     // 4. Seeded initial latents: noise, or (warm start) the previous frame's latents noised partway.
@@ -143,8 +143,8 @@ async function embedImage(runtime: BundleRuntime, image: RgbImage | null, hooks:
 /**
  * Rows: [text ⊕ image] without guidance; [text ⊕ image, ∅ ⊕ ∅] with one scale;
  * [text ⊕ image, ∅ ⊕ image, ∅ ⊕ ∅] with separate text and image scales, and its first two rows
- * alone when the image scale is 1. ∅ text is the
- * negative (by default empty) prompt; ∅ image is the bundle's zero embedding. A fuser that also
+ * alone when the image scale is 1. ∅ text is the negative (by default empty) prompt; ∅ image is
+ * the bundle's zero embedding. A fuser that also
  * takes the first frame gets it in the rows that get the image, and ∅ with ∅ image, as it was
  * trained (the first frame is dropped with the previous one).
  */
