@@ -141,12 +141,23 @@ async function embedImage(runtime: BundleRuntime, image: RgbImage | null, hooks:
 }
 
 /**
+ * Per guidance mode, the rows of one UNet call: each true row gets the step's text and the image,
+ * each false row ∅ text and ∅ image; the rows after the first get ∅ text either way.
+ */
+const ROWS_WITH_IMAGE: Record<GuidanceMode, readonly boolean[]> = {
+  none: [true],
+  text: [true, false],
+  text_given_image: [true, true],
+  text_and_image: [true, true, false],
+};
+
+/**
  * Rows: [text ⊕ image] without guidance; [text ⊕ image, ∅ ⊕ ∅] with one scale;
  * [text ⊕ image, ∅ ⊕ image, ∅ ⊕ ∅] with separate text and image scales, and its first two rows
  * alone when the image scale is 1. ∅ text is the negative (by default empty) prompt; ∅ image is
- * the bundle's zero embedding. A fuser that also
- * takes the first frame gets it in the rows that get the image, and ∅ with ∅ image, as it was
- * trained (the first frame is dropped with the previous one).
+ * the bundle's zero embedding. A fuser that also takes the first frame gets it in the rows that
+ * get the image, and ∅ with ∅ image, as it was trained (the first frame is dropped with the
+ * previous one).
  */
 async function fuseConditioning(
   runtime: BundleRuntime,
@@ -157,33 +168,27 @@ async function fuseConditioning(
   first: ImageEmbedding | null,
   hooks: SequenceHooks,
 ): Promise<Tensor> {
-  const texts = [text];
-  if (mode !== 'none') texts.push(unconditionalText!);
-  if (mode === 'text_and_image') texts.push(unconditionalText!);
+  const rows = ROWS_WITH_IMAGE[mode];
+  const texts = rows.map((_, row) => (row === 0 ? text : unconditionalText!));
   if (!runtime.fuser || !image) return concatBatch(texts.map((t) => t.hidden));
 
   const zero = await runtime.noImage();
-  const byMode: Record<GuidanceMode, <T>(given: T, none: T) => T[]> = {
-    none: (given) => [given],
-    text: (given, none) => [given, none],
-    text_given_image: (given) => [given, given],
-    text_and_image: (given, none) => [given, given, none],
-  };
-  const rows = byMode[mode];
-  const images = rows(image, zero);
-  const firsts = rows(first ?? image, zero);
-  const all: Record<string, Tensor> = {
-    text_hidden_states: concatBatch(texts.map((t) => t.hidden)),
-    text_pooled: concatBatch(texts.map((t) => t.pooled)),
-    image_hidden_states: concatBatch(images.map((i) => i.hidden)),
-    image_pooled: concatBatch(images.map((i) => i.pooled)),
-    first_image_hidden_states: concatBatch(firsts.map((i) => i.hidden)),
-    first_image_pooled: concatBatch(firsts.map((i) => i.pooled)),
+  const images = rows.map((withImage) => (withImage ? image : zero));
+  const firsts = rows.map((withImage) => (withImage ? (first ?? image) : zero));
+  const inputs: Record<string, () => Tensor> = {
+    text_hidden_states: () => concatBatch(texts.map((t) => t.hidden)),
+    text_pooled: () => concatBatch(texts.map((t) => t.pooled)),
+    image_hidden_states: () => concatBatch(images.map((i) => i.hidden)),
+    image_pooled: () => concatBatch(images.map((i) => i.pooled)),
+    first_image_hidden_states: () => concatBatch(firsts.map((i) => i.hidden)),
+    first_image_pooled: () => concatBatch(firsts.map((i) => i.pooled)),
   };
   const feeds: Feeds = {};
-  for (const [name, t] of Object.entries(all)) {
-    // Exporters drop fuser inputs the model ignores; feed only the ones it declares.
-    if (runtime.bundle.fuser!.hasInput(name)) feeds[name] = { type: 'float32', data: t.data, dims: t.dims };
+  for (const [name, input] of Object.entries(inputs)) {
+    // Exporters drop fuser inputs the model ignores; build and feed only the ones it declares.
+    if (!runtime.bundle.fuser!.hasInput(name)) continue;
+    const t = input();
+    feeds[name] = { type: 'float32', data: t.data, dims: t.dims };
   }
   const out = await runtime.fuser.run({ feeds, rows: texts.length, signal: hooks.signal, trace: hooks.trace });
   return out.encoder_hidden_states;

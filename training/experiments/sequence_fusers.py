@@ -25,15 +25,11 @@ from pathlib import Path
 
 import torch
 
-from stepframe_train.bundle import write_bundles
-from stepframe_train.config import default_stack
-from stepframe_train.export import DEFAULT_TOKENIZER, REPO
+from stepframe_train.export import REPO
 from stepframe_train.models.fuser_registry import SEQUENCE_FUSER_KINDS
-from stepframe_train.pipeline.checkpoints import bundle_spec, first_stage_checkpoints, shared_models, trained_config
-from stepframe_train.pipeline.data import load_split
-from stepframe_train.pipeline.finetune import finetune_from_text
+from stepframe_train.pipeline.checkpoints import write_run_bundles
+from stepframe_train.pipeline.finetune import finetune_from_runs
 from stepframe_train.pipeline.settings import TrainingConfig
-from stepframe_train.stack import Stack
 
 CONTROL = "concatenation"
 
@@ -51,10 +47,7 @@ def _fine_tune(job: tuple[str, Path, int | None, float]) -> Path:
     torch.set_num_threads(1)
     config = TrainingConfig()
     stage = replace(config.finetune, style_weights={**config.finetune.style_weights, kind: style_weight}, steps=steps or config.finetune.steps)
-    cfg = trained_config(default_stack(kind), first_stage_checkpoints(runs)[0])
-    data = load_split("train", config.world_seed, limit=config.recipes)
-    unet, fuser, losses = finetune_from_text(cfg, data, torch.load(runs / "encoded.pt"), torch.load(runs / "unet_text.pt")["unet"], kind, stage,
-                                             lambda message: print(f"[{kind}] {message}", flush=True))
+    unet, fuser, losses = finetune_from_runs(runs, kind, stage, lambda message: print(f"[{kind}] {message}", flush=True), config)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     torch.save({"unet": unet.state_dict(), "fuser": fuser.state_dict(), "losses": losses, "steps": stage.steps, "style_weight": style_weight}, partial)
@@ -79,14 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(kind, args.runs, args.steps, args.style_weight) for kind in args.fusers]
     with mp.get_context("spawn").Pool(2) as pool:
         checkpoints = pool.map(_fine_tune, jobs, chunksize=1)
-    vae_ckpt, clip_ckpt = first_stage_checkpoints(args.runs)
-    cfg = trained_config(default_stack("baseline"), vae_ckpt)
-    te, ie, vae = shared_models(cfg, vae_ckpt, clip_ckpt)
-    specs = [bundle_spec(cfg, args.runs, kind, path) for kind, path in zip(args.fusers, checkpoints)]
-    shared = Stack(config=cfg, text_encoder=te, image_encoder=ie, vae=vae, unet=specs[0].unet, fuser=specs[0].fuser)
-    written = write_bundles(args.out, shared, specs, DEFAULT_TOKENIZER,
-                            {"created_by": "experiments.sequence_fusers", "steps": args.steps or TrainingConfig().finetune.steps, "style_weight": args.style_weight},
-                            shared_name=args.shared_name)
+    written = write_run_bundles(args.out, args.runs, [(kind, path, kind) for kind, path in zip(args.fusers, checkpoints)],
+                                {"created_by": "experiments.sequence_fusers", "steps": args.steps or TrainingConfig().finetune.steps, "style_weight": args.style_weight},
+                                shared_name=args.shared_name)
     print(f"wrote {', '.join(p.name for p in written)} to {args.out}")
     return 0
 

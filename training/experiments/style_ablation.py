@@ -19,15 +19,11 @@ from pathlib import Path
 
 import torch
 
-from stepframe_train.bundle import write_bundles
-from stepframe_train.config import default_stack
-from stepframe_train.export import DEFAULT_TOKENIZER, REPO
+from stepframe_train.export import REPO
 from stepframe_train.models.fusers import FUSER_KINDS
-from stepframe_train.pipeline.checkpoints import bundle_spec, first_stage_checkpoints, shared_models, trained_config
-from stepframe_train.pipeline.data import load_split
-from stepframe_train.pipeline.finetune import finetune_from_text
+from stepframe_train.pipeline.checkpoints import write_run_bundles
+from stepframe_train.pipeline.finetune import finetune_from_runs
 from stepframe_train.pipeline.settings import TrainingConfig
-from stepframe_train.stack import Stack
 
 
 def _fine_tune(job: tuple[str, float, Path, int | None]) -> Path:
@@ -35,10 +31,7 @@ def _fine_tune(job: tuple[str, float, Path, int | None]) -> Path:
     torch.set_num_threads(1)
     config = TrainingConfig()
     stage = replace(config.finetune, style_weights={**config.finetune.style_weights, kind: weight}, steps=steps or config.finetune.steps)
-    cfg = trained_config(default_stack(kind), first_stage_checkpoints(runs)[0])
-    data = load_split("train", config.world_seed, limit=config.recipes)
-    unet, fuser, losses = finetune_from_text(cfg, data, torch.load(runs / "encoded.pt"), torch.load(runs / "unet_text.pt")["unet"], kind, stage,
-                                             lambda message: print(f"[{kind} style {weight:g}] {message}", flush=True))
+    unet, fuser, losses = finetune_from_runs(runs, kind, stage, lambda message: print(f"[{kind} style {weight:g}] {message}", flush=True), config)
     path = runs / "ablation" / f"{kind}_{'with' if weight > 0 else 'without'}_style.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"unet": unet.state_dict(), "fuser": fuser.state_dict(), "losses": losses}, path)
@@ -56,12 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(kind, w, args.runs, args.steps) for kind in args.fusers for w in (weights[kind], 0.0)]
     with mp.get_context("spawn").Pool(2) as pool:
         checkpoints = pool.map(_fine_tune, jobs, chunksize=1)
-    vae_ckpt, clip_ckpt = first_stage_checkpoints(args.runs)
-    cfg = trained_config(default_stack("baseline"), vae_ckpt)
-    te, ie, vae = shared_models(cfg, vae_ckpt, clip_ckpt)
-    specs = [replace(bundle_spec(cfg, args.runs, kind, path), name=path.stem) for (kind, _, _, _), path in zip(jobs, checkpoints)]
-    shared = Stack(config=cfg, text_encoder=te, image_encoder=ie, vae=vae, unet=specs[0].unet, fuser=specs[0].fuser)
-    written = write_bundles(args.out, shared, specs, DEFAULT_TOKENIZER, {"created_by": "experiments.style_ablation", "steps": args.steps or TrainingConfig().finetune.steps})
+    written = write_run_bundles(args.out, args.runs, [(kind, path, path.stem) for (kind, _, _, _), path in zip(jobs, checkpoints)],
+                                {"created_by": "experiments.style_ablation", "steps": args.steps or TrainingConfig().finetune.steps})
     print(f"wrote {', '.join(p.name for p in written)} to {args.out}")
     return 0
 

@@ -9,6 +9,7 @@ import torch
 from stepframe_train.config import TEXT_MAX_LENGTH, default_stack, tiny_stack
 from stepframe_train.export import main as export_main
 from stepframe_train.models.fuser_registry import SEQUENCE_FUSER_KINDS, build_fuser
+from stepframe_train.models.sequence_fusers import AnchorDecoupledFuser
 from stepframe_train.models.unet import UNet
 from stepframe_train.pipeline.data import load_split
 from stepframe_train.pipeline.finetune import finetune_from_text
@@ -128,7 +129,6 @@ def test_finetuning_a_first_frame_fuser_feeds_it_the_recipes_first_frame(monkeyp
                "empty_hidden": torch.zeros(1, TEXT_MAX_LENGTH, cfg.text.width), "empty_pooled": torch.zeros(1, cfg.text.width),
                "image_hidden": hidden.contiguous(), "image_pooled": hidden[:, 0].contiguous()}
     seen = []
-    from stepframe_train.models.sequence_fusers import AnchorDecoupledFuser
     original = AnchorDecoupledFuser.forward
 
     def spy(self, th, tp, ih, ip, fh=None, fp=None):

@@ -255,7 +255,6 @@ export class ExecutorPool {
     for (const model of loaded) if (!this.models.includes(model)) await executor.release(model.id);
   }
 
-
   private providersFor(executor: Executor): ProviderChoice[] {
     return this.settings.executionProviders
       .filter((name) => !this.unavailable.has(name))

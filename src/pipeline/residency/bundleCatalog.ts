@@ -214,5 +214,4 @@ export class BundleCatalog<R> {
     }
     return bytes;
   }
-
 }

@@ -75,18 +75,18 @@ class Fuser(nn.Module):
         self.image_pooled_dim = image_pooled_dim or image_dim
         self.out_dim, self.hidden = out_dim, hidden
 
-    @property
-    def context_tokens(self) -> int:
-        """How many conditioning tokens the output has (the UNet's encoder_hidden_states length)."""
-        return self.text_tokens
-
-    # How many frames' token sets the output carries, after the text, for the UNet's decoupled image attention.
+    # How many frames' token sets the output carries after the text, for the UNet's decoupled image attention.
     decoupled_frames = 0
 
     @property
     def image_context_tokens(self) -> int:
         """How many of the output's tokens, at the end, are image tokens for that attention (UnetConfig.image_context_tokens)."""
         return self.decoupled_frames * self.image_tokens
+
+    @property
+    def context_tokens(self) -> int:
+        """How many conditioning tokens the output has (the UNet's encoder_hidden_states length)."""
+        return self.text_tokens + self.image_context_tokens
 
     def forward(self, text_hidden, text_pooled, image_hidden, image_pooled, first_image_hidden=None, first_image_pooled=None) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
@@ -100,9 +100,22 @@ class Fuser(nn.Module):
         """
 
 
-def zero_linear(module: nn.Linear) -> None:
+def _zero(module: nn.Linear) -> None:
     nn.init.zeros_(module.weight)
     nn.init.zeros_(module.bias)
+
+
+def start_token_mix_from_text(fuser: Fuser) -> None:
+    """For a fuser whose tokens (the 77 text tokens first) pass token_mix, ffn and out_proj: the mix keeps just the text
+    tokens, the feed-forward adds nothing and the projection is the identity, so the output starts as the text encoding."""
+    with torch.no_grad():
+        weight = torch.zeros_like(fuser.token_mix.linear.weight)
+        weight[:, : fuser.text_tokens] = torch.eye(fuser.text_tokens)
+        fuser.token_mix.linear.weight.copy_(weight)
+        fuser.token_mix.linear.bias.zero_()
+        _zero(fuser.ffn.net[2])
+        fuser.out_proj.weight.copy_(torch.eye(fuser.out_dim, fuser.text_dim))
+        fuser.out_proj.bias.zero_()
 
 
 class BaselineFuser(Fuser):
@@ -131,14 +144,7 @@ class ConcatenationFuser(Fuser):
         return self.out_proj(self.ffn(self.token_mix(tokens)))
 
     def start_from_text(self) -> None:
-        with torch.no_grad():
-            weight = torch.zeros_like(self.token_mix.linear.weight)
-            weight[:, : self.text_tokens] = torch.eye(self.text_tokens)
-            self.token_mix.linear.weight.copy_(weight)
-            self.token_mix.linear.bias.zero_()
-            zero_linear(self.ffn.net[2])
-            self.out_proj.weight.copy_(torch.eye(self.out_dim, self.text_dim))
-            self.out_proj.bias.zero_()
+        start_token_mix_from_text(self)
 
 
 class ImagePoolingFuser(Fuser):
@@ -158,7 +164,7 @@ class ImagePoolingFuser(Fuser):
 
     def start_from_text(self) -> None:
         with torch.no_grad():
-            zero_linear(self.ffn.net[2])
+            _zero(self.ffn.net[2])
             self.out_proj.weight.copy_(torch.eye(self.out_dim, self.text_dim))
             self.out_proj.bias.zero_()
             self.image_proj.weight.mul_(0.1)
@@ -199,8 +205,8 @@ class AttendToImageFuser(Fuser):
 
     def start_from_text(self) -> None:
         with torch.no_grad():
-            zero_linear(self.attend.attn.to_out)
-            zero_linear(self.ffn.net[2])
+            _zero(self.attend.attn.to_out)
+            _zero(self.ffn.net[2])
             self.out_proj.weight.copy_(torch.eye(self.out_dim, self.text_dim))
             self.out_proj.bias.zero_()
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .fusers import FeedForward, Fuser, TokenMix, zero_linear
+from .fusers import FeedForward, Fuser, TokenMix, start_token_mix_from_text
 
 
 class AnchorConcatenationFuser(Fuser):
@@ -39,14 +39,7 @@ class AnchorConcatenationFuser(Fuser):
         return self.out_proj(self.ffn(self.token_mix(tokens)))
 
     def start_from_text(self) -> None:
-        with torch.no_grad():
-            weight = torch.zeros_like(self.token_mix.linear.weight)
-            weight[:, : self.text_tokens] = torch.eye(self.text_tokens)
-            self.token_mix.linear.weight.copy_(weight)
-            self.token_mix.linear.bias.zero_()
-            zero_linear(self.ffn.net[2])
-            self.out_proj.weight.copy_(torch.eye(self.out_dim, self.text_dim))
-            self.out_proj.bias.zero_()
+        start_token_mix_from_text(self)
 
 
 class DecoupledFuser(Fuser):
@@ -63,10 +56,6 @@ class DecoupledFuser(Fuser):
             raise ValueError(f"the {self.kind} fuser passes the text through, so text width {self.text_dim} must equal the UNet's {self.out_dim}")
         self.image_proj = nn.Linear(self.image_dim, self.out_dim)
         self.image_norm = nn.LayerNorm(self.out_dim)
-
-    @property
-    def context_tokens(self) -> int:
-        return self.text_tokens + self.image_context_tokens
 
     def forward(self, text_hidden, text_pooled, image_hidden, image_pooled, first_image_hidden=None, first_image_pooled=None):
         return torch.cat([text_hidden, self.image_norm(self.image_proj(image_hidden))], dim=1)

@@ -1,12 +1,14 @@
 """Loading what earlier stages wrote to the runs folder: checkpoints, the models in them, and samplers over them."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from ..bundle import BundleSpec, trained_defaults
+from ..bundle import SHARED_DIR, BundleSpec, trained_defaults, write_bundles
 from ..clip_tokenizer import ClipTokenizer
+from ..config import default_stack
 from ..export import DEFAULT_TOKENIZER
 from ..models.encoders import build_image_encoder, build_text_encoder
 from ..models.unet import UNet
@@ -57,6 +59,18 @@ def bundle_spec(cfg, runs: Path, kind: str, checkpoint: Path | None = None) -> B
     fuser.load_state_dict(ckpt["fuser"])
     return BundleSpec(name=kind, fuser_kind=kind, unet=unet.eval(), fuser=fuser.eval(), image_guidance=kind != "baseline", defaults=trained_defaults(kind),
                       provenance={"weights": "trained", "recipe_world_seed": 0, "finetune_losses": ckpt["losses"]})
+
+
+def write_run_bundles(out: Path, runs: Path, checkpoints: list[tuple[str, Path, str]], provenance: dict,
+                      shared_name: str = SHARED_DIR) -> list[Path]:
+    """Bundles of fine-tuned checkpoints, each (fuser kind, checkpoint file, bundle name), on the encoders and autoencoder
+    in `runs`, which go to OUT/`shared_name`; returns the bundle folders."""
+    vae_ckpt, clip_ckpt = first_stage_checkpoints(runs)
+    cfg = trained_config(default_stack("baseline"), vae_ckpt)
+    te, ie, vae = shared_models(cfg, vae_ckpt, clip_ckpt)
+    specs = [replace(bundle_spec(cfg, runs, kind, path), name=name) for kind, path, name in checkpoints]
+    shared = Stack(config=cfg, text_encoder=te, image_encoder=ie, vae=vae, unet=specs[0].unet, fuser=specs[0].fuser)
+    return write_bundles(out, shared, specs, DEFAULT_TOKENIZER, provenance, shared_name=shared_name)
 
 
 def sampler_settings(spec: BundleSpec, seed: int = 1) -> SamplerSettings:

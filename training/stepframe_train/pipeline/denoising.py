@@ -47,16 +47,15 @@ def _draw_batch(data: WorldTensors, encoded: dict, fuser: torch.nn.Module, batch
     p = prev[idx]
     given = (p >= 0) & ~(torch.rand(batch, generator=g) < losses.image_dropout)
     safe = p.clamp(min=0)  # rows without a previous frame get a stand-in; the losses mask them out
-    ih = torch.where(given[:, None, None], encoded["image_hidden"][safe], torch.zeros_like(encoded["image_hidden"][:1]))
-    ip = torch.where(given[:, None], encoded["image_pooled"][safe], torch.zeros_like(encoded["image_pooled"][:1]))
-    if fuser.uses_first_frame:
-        # The first frame is dropped with the previous one: the engine's unconditional image row zeroes both.
-        first = data.first[safe]
-        fh = torch.where(given[:, None, None], encoded["image_hidden"][first], torch.zeros_like(encoded["image_hidden"][:1]))
-        fp = torch.where(given[:, None], encoded["image_pooled"][first], torch.zeros_like(encoded["image_pooled"][:1]))
-        cond = fuser(th, tp, ih, ip, fh, fp)
-    else:
-        cond = fuser(th, tp, ih, ip)
+
+    def encoding(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Those frames' image encodings (hidden, pooled), zeros where the previous frame was not given."""
+        hidden = torch.where(given[:, None, None], encoded["image_hidden"][frames], torch.zeros_like(encoded["image_hidden"][:1]))
+        return hidden, torch.where(given[:, None], encoded["image_pooled"][frames], torch.zeros_like(encoded["image_pooled"][:1]))
+
+    # A first-frame fuser's first frame is dropped with the previous one: the engine's unconditional image row zeroes both.
+    images = encoding(safe) + (encoding(data.first[safe]) if fuser.uses_first_frame else ())
+    cond = fuser(th, tp, *images)
     t = torch.randint(0, 1000, (batch,), generator=g)
     noise = torch.randn(x0.shape, generator=g) + losses.offset_noise * torch.randn(batch, x0.shape[1], 1, 1, generator=g)
     return _Batch(x0=x0, noise=noise, t=t, cond=cond, previous_latents=lat[safe], has_previous=p >= 0, given_previous=given)

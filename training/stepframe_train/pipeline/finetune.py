@@ -1,14 +1,17 @@
 """Stage 4: one fuser and a copy of the shared text-only UNet, trained together."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
-from ..config import StackConfig
+from ..config import StackConfig, default_stack
 from ..models.unet import UNet
 from ..stack import config_for_fuser
-from .data import WorldTensors
+from .checkpoints import first_stage_checkpoints, trained_config
+from .data import WorldTensors, load_split
 from .denoising import train_unet
-from .settings import FinetuneStage
+from .settings import FinetuneStage, TrainingConfig
 from .log import Log
 
 
@@ -23,3 +26,11 @@ def finetune_from_text(cfg: StackConfig, data: WorldTensors, encoded: dict, text
     unet = UNet(config_for_fuser(cfg, kind).unet)
     unet.load_text_only(text_unet)
     return train_unet(cfg, data, encoded, stage.run_for(kind), log, fuser_kind=kind, unet=unet)
+
+
+def finetune_from_runs(runs: Path, kind: str, stage: FinetuneStage, log: Log, config: TrainingConfig = TrainingConfig()) -> tuple[UNet, torch.nn.Module, dict]:
+    """`finetune_from_text` on what `train_all --stop-after unet` left in `runs` (the autoencoder's scaling, the encoded
+    training set, the text-only UNet), over the pipeline's training split: what the trials fine-tune from."""
+    cfg = trained_config(default_stack(kind), first_stage_checkpoints(runs)[0])
+    data = load_split("train", config.world_seed, limit=config.recipes)
+    return finetune_from_text(cfg, data, torch.load(runs / "encoded.pt"), torch.load(runs / "unet_text.pt")["unet"], kind, stage, log)
